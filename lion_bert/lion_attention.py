@@ -243,8 +243,9 @@ def _chunk_form(q, k, v, log_lambda, chunk_size, scaled):
     chunk = min(chunk_size, length)
     chunks = math.ceil(length / chunk)
     tail = chunks * chunk - length
-    # right-padding to whole chunks is transparent: zero queries, keys and values after the last token
-    q, k, v = (F.pad(t, (0, 0, 0, tail)).unflatten(2, (chunks, chunk)) for t in (q, k, v))
+    if tail:  # right-padding to whole chunks is transparent: zero queries, keys and values after the last token
+        q, k, v = (F.pad(t, (0, 0, 0, tail)) for t in (q, k, v))
+    q, k, v = (t.unflatten(2, (chunks, chunk)) for t in (q, k, v))
     log_mask, *position_decays, total = _chunk_log_decays(log_lambda, heads, chunks, chunk, tail)
 
     scores = q @ k.transpose(-1, -2)
