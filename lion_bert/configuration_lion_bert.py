@@ -1,0 +1,346 @@
+"""LionBert configuration: a BERT encoder whose softmax attention is replaced by LION bidirectional linear attention.
+
+Two configuration classes live here:
+
+* :class:`LionBertConfig`, the model configuration (``config.json``): BERT's fields plus the attention variant and
+  the form used for training.
+* :class:`LionGenerationConfig`, the inference configuration (``generation_config.json``): which of the three
+  equivalent LION forms (parallel, chunk, recurrent) an ``eval()`` model runs, and the mask-predict settings of
+  :meth:`LionBertForMaskedLM.generate`.
+
+``ATTENTION_VARIANTS`` is the one table that says how each ``attention_type`` builds its queries, keys and decays;
+adding a variant means adding a row there.
+"""
+
+import dataclasses
+from typing import NamedTuple
+
+from huggingface_hub.dataclasses import strict
+from transformers import GenerationConfig, PreTrainedConfig
+from transformers.utils import logging
+
+from .lion_attention import ATTENTION_MODES, FEATURE_MAPS
+
+
+logger = logging.get_logger(__name__)
+
+
+class AttentionVariant(NamedTuple):
+    """How one ``attention_type`` turns hidden states into attention.
+
+    kernel: ``"lion"`` (LION linear attention, :func:`lion_attention`) or ``"softmax"`` (BERT's scaled dot product).
+    feature_map: default feature map applied to queries and keys (a key of ``FEATURE_MAPS``; None for softmax).
+    decay: ``"none"`` (lambda = 1), ``"per_head"`` (learnable lambda_h = sigmoid(a_h)) or ``"selective"``
+        (lambda_{i,h} = sigmoid(w_h . x_i + b_h), from a Linear(hidden_size, num_attention_heads)).
+    attention_layer_norm: default of ``config.attention_layer_norm`` (a LayerNorm on the attention output).
+    position_embedding_type: default of ``config.position_embedding_type``.
+    """
+
+    kernel: str
+    feature_map: str | None
+    decay: str
+    attention_layer_norm: bool
+    position_embedding_type: str
+
+
+ATTENTION_VARIANTS: dict[str, AttentionVariant] = {
+    "lion_lit": AttentionVariant("lion", "elu_plus_one", "none", True, "absolute"),
+    "lion_d": AttentionVariant("lion", "silu_norm", "per_head", False, "none"),
+    "lion_s": AttentionVariant("lion", "silu_norm", "selective", False, "none"),
+    "softmax": AttentionVariant("softmax", None, "none", False, "absolute"),
+}
+
+POSITION_EMBEDDING_TYPES = ("absolute", "none")
+GENERATION_ATTENTION_MODES = ("auto",) + tuple(ATTENTION_MODES)
+
+
+def _check_choice(name, value, allowed, none_allowed=False):
+    if value is None and none_allowed:
+        return
+    if value not in allowed:
+        allowed_text = ", ".join(repr(a) for a in allowed) + (" or None" if none_allowed else "")
+        raise ValueError(f"`{name}` must be one of {allowed_text}, got {value!r}.")
+
+
+def _check_positive_int(name, value, none_allowed=False):
+    if value is None and none_allowed:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int{' or None' if none_allowed else ''}, got {value!r}.")
+
+
+def bert_config_to_lion(config_dict: dict) -> dict:
+    """Turn a BERT ``config.json`` dict (model_type ``"bert"``) into a LionBert one.
+
+    BERT checkpoints always carry learned absolute position embeddings, so ``position_embedding_type`` becomes
+    ``"absolute"`` unless the dict says otherwise; the BERT ``architectures`` entry is dropped. Other model types
+    are returned unchanged.
+    """
+    if config_dict.get("model_type") != "bert":
+        return config_dict
+    converted = dict(config_dict)
+    converted["model_type"] = LionBertConfig.model_type
+    converted.setdefault("position_embedding_type", "absolute")
+    converted.pop("architectures", None)
+    logger.info("Reading a BERT config as a LionBertConfig (BERT's learned absolute position embeddings are kept).")
+    return converted
+
+
+@strict
+class LionBertConfig(PreTrainedConfig):
+    r"""
+    Configuration of a LionBert model: BERT's architecture and defaults, with the softmax attention replaced by LION
+    bidirectional linear attention (Afzal et al. 2025). It is used to instantiate [`LionBertModel`] and its heads.
+    A BERT `config.json` (model_type `"bert"`) is accepted as is, so `LionBertModel.from_pretrained(<BERT folder>,
+    attention_type="lion_s")` converts a BERT checkpoint.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 30522):
+            Vocabulary size: the number of different token ids `input_ids` may hold.
+        hidden_size (`int`, *optional*, defaults to 768):
+            Dimension of the hidden states; must be a multiple of `num_attention_heads`.
+        num_hidden_layers (`int`, *optional*, defaults to 12):
+            Number of encoder layers.
+        num_attention_heads (`int`, *optional*, defaults to 12):
+            Number of attention heads per layer.
+        intermediate_size (`int`, *optional*, defaults to 3072):
+            Dimension of the feed-forward layer of each encoder layer.
+        hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            Activation of the feed-forward layer and of the MLM head transform (a key of `transformers.ACT2FN`).
+        hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
+            Dropout probability of the embeddings, of the attention and feed-forward outputs, and of the classifier
+            heads when `classifier_dropout` is None.
+        attention_probs_dropout_prob (`float`, *optional*, defaults to 0.1):
+            Dropout on the attention weights during training. LION applies it in the parallel form only (the one
+            that materialises the weights); the chunk and recurrent forms train without it.
+        max_position_embeddings (`int`, *optional*, defaults to 512):
+            Number of learned absolute positions, the longest input when `position_embedding_type="absolute"`.
+            Unused with `position_embedding_type="none"`, where inputs may have any length.
+        type_vocab_size (`int`, *optional*, defaults to 2):
+            Number of token types (segments) `token_type_ids` may hold.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initialisation of the linear and embedding weights.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-12):
+            Epsilon of the LayerNorms.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            Id of the padding token (its embedding row is initialised to zero).
+        use_cache (`bool`, *optional*, defaults to `True`):
+            Kept for compatibility with BERT configs; an encoder keeps no cache, so it has no effect.
+        classifier_dropout (`float`, *optional*):
+            Dropout of the classification heads; None uses `hidden_dropout_prob`.
+        is_decoder (`bool`, *optional*, defaults to `False`):
+            Kept for compatibility with BERT configs; LionBert is a bidirectional encoder, only `False` is accepted.
+        add_cross_attention (`bool`, *optional*, defaults to `False`):
+            Kept for compatibility with BERT configs; only `False` is accepted.
+        bos_token_id (`int`, *optional*):
+            Beginning-of-sequence token id (unused by the encoder).
+        eos_token_id (`int` or `list[int]`, *optional*):
+            End-of-sequence token id(s) (unused by the encoder).
+        tie_word_embeddings (`bool`, *optional*, defaults to `True`):
+            Whether the MLM decoder shares its weight with the word embeddings.
+        attention_type (`str`, *optional*, defaults to `"lion_s"`):
+            The attention of every layer: `"lion_lit"` (LION-LIT, no decay), `"lion_d"` (LION-D, one learnable
+            decay per head), `"lion_s"` (LION-S, a selective decay per token and head computed from the hidden state)
+            or `"softmax"` (plain BERT attention, the baseline; it ignores the LION-only settings below).
+        attention_mode (`str`, *optional*, defaults to `"parallel"`):
+            The LION form `forward` runs in training mode: `"parallel"` (L x L matrix, the only form with attention
+            weights and attention dropout), `"chunk"` (chunkwise, memory linear in the length) or `"recurrent"`
+            (bidirectional RNN, memory linear in the length). All three compute the same function. In eval mode the
+            model's [`LionGenerationConfig`] picks the form instead; an `attention_mode=` argument to `forward`
+            overrides both.
+        chunk_size (`int`, *optional*, defaults to 64):
+            Tokens per chunk of the chunk form (any positive int).
+        feature_map (`str`, *optional*):
+            Feature map applied to LION queries and keys: `"elu_plus_one"`, `"silu_norm"` or `"identity"` (only
+            sensible with `scaled=False`: unmapped scores can cancel in the denominator). None picks the variant's
+            default (`"elu_plus_one"` for lion_lit, `"silu_norm"` for lion_d and lion_s). Must be None with
+            `attention_type="softmax"`.
+        scaled (`bool`, *optional*, defaults to `True`):
+            Normalise LION outputs by the attention mass (the paper's SCALE); `False` drops the denominator
+            (RetNet style, usually with `attention_layer_norm=True`).
+        attention_layer_norm (`bool`, *optional*):
+            Add a LayerNorm on the attention output, before the output projection (weights
+            `attention.self.attn_norm`). None picks the variant's default: on for lion_lit, off otherwise.
+        position_embedding_type (`str`, *optional*):
+            `"absolute"` (BERT's learned position embeddings, inputs limited to `max_position_embeddings` tokens)
+            or `"none"` (no position embeddings; the decay carries the order). None picks the variant's default:
+            absolute for lion_lit and softmax, none for lion_d and lion_s. Configs read from a BERT checkpoint keep
+            `"absolute"` unless told otherwise.
+
+    Example:
+
+    ```python
+    >>> from lion_bert import LionBertConfig, LionBertModel
+
+    >>> config = LionBertConfig(attention_type="lion_d", attention_mode="chunk", chunk_size=128)
+    >>> model = LionBertModel(config)
+    ```"""
+
+    model_type = "lion_bert"
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float | int = 0.1
+    attention_probs_dropout_prob: float | int = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int | None = 0
+    use_cache: bool = True
+    classifier_dropout: float | int | None = None
+    is_decoder: bool = False
+    add_cross_attention: bool = False
+    bos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
+    tie_word_embeddings: bool = True
+
+    attention_type: str = "lion_s"
+    attention_mode: str = "parallel"
+    chunk_size: int = 64
+    feature_map: str | None = None
+    scaled: bool = True
+    attention_layer_norm: bool | None = None
+    position_embedding_type: str | None = None
+
+    def __post_init__(self, **kwargs):
+        # `model_type` is a class attribute; a config.json repeats it. BERT dicts go through `from_dict`.
+        model_type = kwargs.pop("model_type", self.model_type)
+        if model_type != self.model_type:
+            raise ValueError(
+                f"LionBertConfig got model_type={model_type!r}; build it from such a dict with "
+                f"LionBertConfig.from_dict(...) (BERT dicts are converted) or LionBertConfig.from_pretrained(...)."
+            )
+        self.validate_lion_settings()
+        super().__post_init__(**kwargs)
+
+    def validate_lion_settings(self):
+        """Raise ValueError, with the allowed values, if a LionBert-specific setting is invalid."""
+        _check_choice("attention_type", self.attention_type, tuple(ATTENTION_VARIANTS))
+        _check_choice("attention_mode", self.attention_mode, tuple(ATTENTION_MODES))
+        _check_positive_int("chunk_size", self.chunk_size)
+        _check_choice("feature_map", self.feature_map, tuple(FEATURE_MAPS), none_allowed=True)
+        _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES, True)
+        if self.feature_map is not None and self.attention_variant.kernel == "softmax":
+            raise ValueError(
+                f"`feature_map` applies to LION attention only; leave it None with attention_type="
+                f"{self.attention_type!r} (got {self.feature_map!r})."
+            )
+        _check_positive_int("num_attention_heads", self.num_attention_heads)
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"`hidden_size` ({self.hidden_size}) must be a multiple of `num_attention_heads` "
+                f"({self.num_attention_heads})."
+            )
+        if self.is_decoder or self.add_cross_attention:
+            raise ValueError(
+                "LionBert is a bidirectional encoder: `is_decoder` and `add_cross_attention` must be False."
+            )
+
+    @property
+    def attention_variant(self) -> AttentionVariant:
+        """The row of `ATTENTION_VARIANTS` for `attention_type`."""
+        return ATTENTION_VARIANTS[self.attention_type]
+
+    @property
+    def resolved_feature_map(self) -> str | None:
+        """`feature_map`, or the variant's default when None (None for softmax attention)."""
+        return self.feature_map if self.feature_map is not None else self.attention_variant.feature_map
+
+    @property
+    def resolved_attention_layer_norm(self) -> bool:
+        """`attention_layer_norm`, or the variant's default when None."""
+        if self.attention_layer_norm is not None:
+            return self.attention_layer_norm
+        return self.attention_variant.attention_layer_norm
+
+    @property
+    def resolved_position_embedding_type(self) -> str:
+        """`position_embedding_type`, or the variant's default when None."""
+        if self.position_embedding_type is not None:
+            return self.position_embedding_type
+        return self.attention_variant.position_embedding_type
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        return bert_config_to_lion(config_dict), kwargs
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        # Fold overrides of config fields (e.g. from_pretrained(..., attention_type="lion_d")) into the dict, so that
+        # they go through __post_init__'s validation instead of being set on an already-built config.
+        field_names = {field.name for field in dataclasses.fields(cls)}
+        overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in field_names}
+        return super().from_dict({**bert_config_to_lion(dict(config_dict)), **overrides}, **kwargs)
+
+
+class LionGenerationConfig(GenerationConfig):
+    r"""
+    Inference settings of a LionBert model, saved as `generation_config.json` next to every LionBert checkpoint.
+
+    A model in eval mode runs the LION form named here (training mode runs `config.attention_mode`; an
+    `attention_mode=` argument to `forward` overrides both), so a model trained in the parallel form can serve in the
+    recurrent form, with memory linear in the sequence length, by changing this file. It also holds the settings of
+    [`LionBertForMaskedLM.generate`] (iterative mask-predict).
+
+    Args:
+        attention_mode (`str`, *optional*, defaults to `"auto"`):
+            `"parallel"`, `"chunk"`, `"recurrent"`, or `"auto"`: parallel for inputs of up to
+            `auto_parallel_max_length` tokens, chunk beyond.
+        chunk_size (`int`, *optional*):
+            Tokens per chunk of the chunk form at inference; None uses the model config's `chunk_size`.
+        auto_parallel_max_length (`int`, *optional*, defaults to 1024):
+            Longest input that `"auto"` runs in the parallel form (its L x L matrix grows quadratically).
+        max_iterations (`int`, *optional*, defaults to 10):
+            Rounds of mask-predict in `generate`: each round predicts every masked position, keeps the most
+            confident predictions and re-masks the rest, so that all are filled after this many rounds.
+        mask_token_id (`int`, *optional*):
+            Id of the mask token `generate` fills (e.g. `tokenizer.mask_token_id`); required by `generate`.
+        kwargs:
+            Any [`~transformers.GenerationConfig`] argument.
+    """
+
+    def __init__(
+        self,
+        attention_mode: str = "auto",
+        chunk_size: int | None = None,
+        auto_parallel_max_length: int = 1024,
+        max_iterations: int = 10,
+        mask_token_id: int | None = None,
+        **kwargs,
+    ):
+        # set before GenerationConfig.__init__, which ends by calling validate()
+        self.attention_mode = attention_mode
+        self.chunk_size = chunk_size
+        self.auto_parallel_max_length = auto_parallel_max_length
+        self.max_iterations = max_iterations
+        self.mask_token_id = mask_token_id
+        super().__init__(**kwargs)
+
+    def validate(self, strict=False, user_set_attributes=None):
+        """GenerationConfig's checks, then the LION fields (ValueError naming the field and the allowed values)."""
+        super().validate(strict=strict, user_set_attributes=user_set_attributes)
+        _check_choice("attention_mode", self.attention_mode, GENERATION_ATTENTION_MODES)
+        _check_positive_int("chunk_size", self.chunk_size, none_allowed=True)
+        _check_positive_int("auto_parallel_max_length", self.auto_parallel_max_length)
+        _check_positive_int("max_iterations", self.max_iterations)
+        if self.mask_token_id is not None and (
+            isinstance(self.mask_token_id, bool) or not isinstance(self.mask_token_id, int) or self.mask_token_id < 0
+        ):
+            raise ValueError(f"`mask_token_id` must be None or a non-negative int, got {self.mask_token_id!r}.")
+
+    @classmethod
+    def from_model_config(cls, model_config) -> "LionGenerationConfig":
+        """The defaults: a LionBert model config holds no inference settings (its `attention_mode` is the training
+        form), so nothing is copied from it."""
+        config = cls()
+        config._original_object_hash = hash(config)
+        return config
+
+
+__all__ = ["ATTENTION_VARIANTS", "AttentionVariant", "LionBertConfig", "LionGenerationConfig", "bert_config_to_lion"]

@@ -1,0 +1,477 @@
+#!/usr/bin/env python
+"""Benchmark the three forms of LION attention against torch's scaled_dot_product_attention on CPU.
+
+For every sequence length L, every LION variant (lion_lit: no decay; lion_d: a fixed decay per head; lion_s: a
+selective decay per token) and every form (parallel, chunk, recurrent) of
+``lion_bert.lion_attention.lion_attention``, and for ``torch.nn.functional.scaled_dot_product_attention`` (SDPA)
+on the same float32 (B, H, L, d) shapes, it measures:
+
+* time: forward under ``torch.inference_mode()``, and forward+backward (inputs that require grad,
+  ``out.sum().backward()``); the median over ``--repeats`` runs after one warm-up;
+* peak memory, as the growth of the peak resident set size (ru_maxrss) of a fresh child process that runs only
+  this case, from after building the inputs to after the forward runs (forward) and after the forward and the
+  forward+backward runs (forward+backward); torch's CPU allocations are invisible to tracemalloc;
+* the achieved FLOP rate of the forward pass (the analytic count of ``forward_flops`` over the forward time) as
+  a fraction of the rate of a plain float32 2048 x 2048 x 2048 matmul measured in the same run.
+
+A case that would clearly not fit in memory or would take longer than ``--max-seconds-per-case`` is skipped
+with its estimate recorded (estimates: FLOPs at the matmul rate and the L x L score matrices as lower bounds,
+raised to the last measured length of the same case scaled by L or L^2).
+
+Output: a markdown table on stdout and in ``--output-md``, every number in ``--output-json``, one progress line
+per case on stderr. From a checkout (the default run, L = 128 ... 16384 with B=1, H=12, d=64, takes roughly
+10 minutes on a quiet 2-core CPU):
+
+    python scripts/bench_attention.py
+    python scripts/bench_attention.py --lengths 128 256 --repeats 1   # smoke run
+"""
+
+import argparse
+import importlib.util
+import inspect
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+if importlib.util.find_spec("lion_bert") is None:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# lion_bert is imported where attention runs, in the children (see make_case and run_benchmark): importing it
+# imports transformers, seconds the parent process need not spend.
+ATTENTION_MODES = ("parallel", "chunk", "recurrent")  # lion_bert.lion_attention.ATTENTION_MODES
+VARIANTS = ("lion_lit", "lion_d", "lion_s")
+FEATURE_MAP_OF_VARIANT = {"lion_lit": "elu_plus_one", "lion_d": "silu_norm", "lion_s": "silu_norm"}  # spec defaults
+SDPA = "sdpa"  # the baseline's variant and mode
+QUADRATIC_MODES = ("parallel", SDPA)  # time and memory grow as L^2 (others: as L)
+PASSES = ("forward", "forward_backward")
+MATMUL_SIZE = 2048
+MIB = 2**20
+RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
+
+# Lower bounds of a case's cost, before any measurement of it: see `estimate`.
+BACKWARD_FLOP_FACTOR = 3  # forward+backward FLOPs of a chain of matmuls over its forward FLOPs
+RECURRENT_STEP_SECONDS = 5e-6  # the recurrent form is a Python loop over tokens, bound by per-step overhead
+RECURRENT_SCANS = {"forward": 2, "forward_backward": 8}  # one scan per direction; the backward adds three each
+SCORE_MATRICES = {"forward": 1, "forward_backward": 2}  # L x L float32 tensors the parallel form holds at least
+CHILD_TIMEOUT_FACTOR = 3  # a child is killed after this many times --max-seconds-per-case per pass, plus a minute
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cost model
+# ----------------------------------------------------------------------------------------------------------
+
+
+def forward_flops(variant, mode, batch, heads, length, head_dim, chunk_size):
+    """Analytic FLOP count of one forward pass. A multiply-add is 2 FLOPs; exponentials, cumsums, feature maps
+    and the final division are not counted. With BH = batch * heads, C = min(chunk_size, L) and one more FLOP
+    per score for the decay mask product of lion_d and lion_s ([+ ...] below):
+
+        sdpa:      4 BH L^2 d                          Q K^T and A V (the softmax is not counted)
+        parallel:  4 BH L^2 d + BH L^2 [+ BH L^2]      Q K^T, A V, the row sums (the denominator)
+        chunk:     4 BH L C d + BH L C [+ BH L C]      the parallel form inside each chunk
+                   + 2 * (2 BH L d (d+1) + 2 BH L d (d+1))   per direction, state updates k v^T and reads q^T S
+        recurrent: 2 * (2 BH L d (d+1) + 2 BH L d (d+1))     the chunk form's inter-chunk part alone
+
+    (d+1: the values carry a column of ones that gives the denominator.)
+    """
+    bh = batch * heads
+    if mode == SDPA:
+        return 4 * bh * length**2 * head_dim
+    per_score = 1 + (variant != "lion_lit")
+    states = 2 * (2 + 2) * bh * length * head_dim * (head_dim + 1)
+    if mode == "parallel":
+        return 4 * bh * length**2 * head_dim + per_score * bh * length**2
+    if mode == "chunk":
+        chunk = min(chunk_size, length)
+        return 4 * bh * length * chunk * head_dim + per_score * bh * length * chunk + states
+    return states
+
+
+def estimate(mode, pass_name, length, flops, lxl_bytes, matmul_rate, last_measured):
+    """(seconds per run, peak MiB) of a pass: lower bounds (FLOPs at the matmul rate, or the recurrent form's
+    per-step overhead; the parallel form's L x L score matrices), raised to ``last_measured`` = (length,
+    seconds, MiB) of the same case at a smaller length, scaled by L^2 for quadratic forms and by L otherwise.
+    """
+    if mode == "recurrent":
+        seconds = RECURRENT_SCANS[pass_name] * length * RECURRENT_STEP_SECONDS
+    else:
+        seconds = flops * (BACKWARD_FLOP_FACTOR if pass_name == "forward_backward" else 1) / matmul_rate
+    mib = SCORE_MATRICES[pass_name] * lxl_bytes / MIB if mode == "parallel" else 0.0
+    if last_measured is not None:
+        measured_length, measured_seconds, measured_mib = last_measured
+        growth = (length / measured_length) ** (2 if mode in QUADRATIC_MODES else 1)
+        seconds, mib = max(seconds, measured_seconds * growth), max(mib, measured_mib * growth)
+    return seconds, mib
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One case, in a child process
+# ----------------------------------------------------------------------------------------------------------
+
+
+def make_case(variant, mode, batch, heads, length, head_dim, chunk_size):
+    """The case's inputs (leaf tensors that require grad) and the attention function to call on them."""
+    from lion_bert.lion_attention import FEATURE_MAPS, lion_attention
+
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(batch, heads, length, head_dim, generator=generator) for _ in range(3))
+    if mode == SDPA:
+        inputs, attention = [q, k, v], F.scaled_dot_product_attention
+    else:
+        feature_map = FEATURE_MAPS[FEATURE_MAP_OF_VARIANT[variant]]
+        inputs = [feature_map(q), feature_map(k), v]
+        if variant == "lion_d":
+            inputs.append(F.logsigmoid(torch.linspace(2.0, 6.0, heads)))  # decays 0.88 ... 0.998
+        elif variant == "lion_s":
+            inputs.append(F.logsigmoid(torch.randn(batch, heads, length, generator=generator) + 4.0))
+
+        def attention(*tensors):
+            return lion_attention(*tensors, mode=mode, chunk_size=chunk_size)
+
+    return [t.requires_grad_() for t in inputs], attention
+
+
+def reset_peak_rss():
+    """Lower this process's peak RSS to its current RSS (Linux >= 4.0). False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RU_MAXRSS_BYTES / MIB
+
+
+def time_runs(function, repeats):
+    """Seconds of each of ``repeats`` calls, after one warm-up call."""
+    function()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def run_case(spec, connection):
+    """Child process: run the passes ``spec["passes"]`` of one case, sending (pass name, result) after each."""
+    torch.set_num_threads(spec["threads"])
+    inputs, attention = make_case(
+        spec["variant"], spec["mode"], spec["batch"], spec["heads"], spec["length"], spec["head_dim"],
+        spec["chunk_size"],
+    )
+    reset_peak_rss()  # a forked child inherits the peak of its parent
+    baseline_mib = peak_rss_mib()
+
+    def forward():
+        with torch.inference_mode():
+            attention(*inputs)
+
+    def forward_backward():
+        for tensor in inputs:
+            tensor.grad = None
+        attention(*inputs).sum().backward()
+
+    for name, function in (("forward", forward), ("forward_backward", forward_backward)):
+        if name not in spec["passes"]:
+            continue
+        try:
+            seconds = time_runs(function, spec["repeats"])
+        except RuntimeError as error:  # e.g. a failed allocation
+            connection.send((name, {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:200]}))
+            break
+        connection.send((name, {
+            "status": "ok",
+            "ms": statistics.median(seconds) * 1e3,
+            "ms_runs": [s * 1e3 for s in seconds],
+            "peak_rss_growth_mib": peak_rss_mib() - baseline_mib,
+        }))
+    connection.close()
+
+
+def run_in_child(context, spec, timeout):
+    """Run one case in a fresh child process: {pass name: result} for every pass in spec["passes"]."""
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=run_case, args=(spec, sender))
+    child.start()
+    sender.close()
+    results, deadline, timed_out = {}, time.monotonic() + timeout, False
+    while len(results) < len(spec["passes"]):
+        if not receiver.poll(max(0.0, deadline - time.monotonic())):
+            timed_out = True
+            child.kill()
+            break
+        try:
+            name, result = receiver.recv()
+        except EOFError:  # the child exited
+            break
+        results[name] = result
+    child.join()
+    if timed_out:
+        reason = f"timed out after {timeout:.0f} s"
+    elif child.exitcode == -9:
+        reason = "child killed (out of memory?)"
+    else:
+        reason = f"child exited with code {child.exitcode}"
+    for name in spec["passes"]:
+        results.setdefault(name, {"status": "failed", "reason": reason})
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The whole benchmark
+# ----------------------------------------------------------------------------------------------------------
+
+
+def machine_info():
+    cpu = platform.processor() or "unknown"
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def available_memory_gib():
+    """MemAvailable of /proc/meminfo, or the physical memory where there is no /proc."""
+    if Path("/proc/meminfo").is_file():
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
+def matmul_flop_rate(repeats):
+    """FLOP/s of a float32 MATMUL_SIZE^3 matmul: the median of max(repeats, 3) runs after one warm-up."""
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    return 2 * MATMUL_SIZE**3 / statistics.median(time_runs(lambda: a @ b, max(repeats, 3)))
+
+
+def plan_passes(args, mode, length, flops, lxl_bytes, matmul_rate, last_measured, failed_at):
+    """{pass name: None (run it) or a skip record} for one case; ``last_measured`` and ``failed_at`` (the
+    length where it failed) are the same case's history, by pass name."""
+    plan = {}
+    for name in PASSES:
+        if name in failed_at:
+            plan[name] = {"status": "skipped", "reason": f"failed at L={failed_at[name]}"}
+            continue
+        if name == "forward_backward" and plan["forward"] is not None:
+            plan[name] = {"status": "skipped", "reason": "forward skipped"}
+            continue
+        seconds, mib = estimate(mode, name, length, flops, lxl_bytes, matmul_rate, last_measured.get(name))
+        total_seconds = (1 + args.repeats) * seconds
+        record = {"status": "skipped", "estimated_seconds": total_seconds, "estimated_peak_mib": mib}
+        if total_seconds > args.max_seconds_per_case:
+            record["reason"] = f"est. {number(total_seconds)} s > --max-seconds-per-case {args.max_seconds_per_case:g}"
+        elif mib > args.max_memory_gib * 1024:
+            record["reason"] = f"est. {mib / 1024:.1f} GiB > --max-memory-gib {args.max_memory_gib:.1f}"
+        plan[name] = record if "reason" in record else None
+    return plan
+
+
+def run_benchmark(args):
+    torch.set_num_threads(args.threads)
+    # children forked from a server that imported lion_bert (and so torch and transformers) once start in
+    # milliseconds, not seconds; run_case resets the peak RSS they inherit. Where that is impossible, children
+    # are spawned fresh instead.
+    context = multiprocessing.get_context("forkserver" if reset_peak_rss() else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(["lion_bert.lion_attention"])
+    matmul_rate = matmul_flop_rate(args.repeats)
+    print(f"matmul {MATMUL_SIZE}^3 float32: {matmul_rate / 1e9:.1f} GFLOP/s", file=sys.stderr)
+
+    cases = [(SDPA, SDPA)] + [(variant, mode) for variant in args.variants for mode in args.modes]
+    records, last_measured, failed_at = [], {}, {}
+    count = len(args.lengths) * len(cases)
+    for length in args.lengths:
+        chunk_size = args.chunk_size or min(64, length)
+        lxl_bytes = args.batch * args.heads * length**2 * 4
+        sdpa_forward_ms = None
+        for variant, mode in cases:
+            started = time.monotonic()
+            flops = forward_flops(variant, mode, args.batch, args.heads, length, args.head_dim, chunk_size)
+            history = last_measured.setdefault((variant, mode), {})
+            failures = failed_at.setdefault((variant, mode), {})
+            plan = plan_passes(args, mode, length, flops, lxl_bytes, matmul_rate, history, failures)
+            to_run = [name for name, skip in plan.items() if skip is None]
+            if to_run:
+                spec = dict(variant=variant, mode=mode, batch=args.batch, heads=args.heads, length=length,
+                            head_dim=args.head_dim, chunk_size=chunk_size, repeats=args.repeats,
+                            threads=args.threads, passes=to_run)
+                timeout = CHILD_TIMEOUT_FACTOR * args.max_seconds_per_case * len(to_run) + 60
+                plan.update(run_in_child(context, spec, timeout))
+            for name, result in plan.items():
+                if result["status"] == "ok":
+                    history[name] = (length, min(result["ms_runs"]) / 1e3, result["peak_rss_growth_mib"])
+                elif result["status"] == "failed":
+                    failures.setdefault(name, length)
+            forward = plan["forward"]
+            if forward["status"] == "ok":
+                forward["gflops"] = flops / forward["ms"] * 1e3 / 1e9
+                forward["matmul_fraction"] = forward["gflops"] * 1e9 / matmul_rate
+                if mode == SDPA:
+                    sdpa_forward_ms = forward["ms"]
+                elif sdpa_forward_ms is not None:
+                    forward["speedup_vs_sdpa"] = sdpa_forward_ms / forward["ms"]
+            records.append({
+                "variant": variant,
+                "mode": mode,
+                "length": length,
+                "chunk_size": chunk_size if mode == "chunk" else None,
+                "forward_flops": flops,
+                "lxl_fp32_mib": lxl_bytes / MIB,
+                **plan,
+            })
+            print(f"[{len(records)}/{count}] L={length} {variant} {mode}: fwd {time_cell(plan['forward'])}, "
+                  f"f+b {time_cell(plan['forward_backward'])}, peak MiB {peak_cell(plan)} "
+                  f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+
+    return {
+        "machine": machine_info(),
+        "config": {
+            "batch": args.batch, "heads": args.heads, "head_dim": args.head_dim, "dtype": "float32",
+            "lengths": args.lengths, "variants": args.variants, "modes": args.modes,
+            "chunk_size": args.chunk_size or "min(64, L)", "repeats": args.repeats,
+            "max_seconds_per_case": args.max_seconds_per_case, "max_memory_gib": args.max_memory_gib,
+            "child_processes": context.get_start_method(),
+            "time": "median over repeats after one warm-up, in ms; forward under torch.inference_mode(), "
+                    "forward_backward = forward + out.sum().backward() with inputs that require grad",
+            "peak_rss_growth_mib": "growth of the child process's peak RSS (ru_maxrss) from after building the "
+                                   "inputs: over the forward runs (forward), over the forward and forward+backward "
+                                   "runs (forward_backward)",
+            "forward_flops": inspect.cleandoc(forward_flops.__doc__),
+        },
+        "matmul": {"size": MATMUL_SIZE, "gflops": matmul_rate / 1e9},
+        "cases": records,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------------------------------
+
+
+def number(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def time_cell(result):
+    return number(result["ms"]) if result["status"] == "ok" else f"{result['status']}: {result['reason']}"
+
+
+def peak_cell(record):
+    return " / ".join(number(record[name]["peak_rss_growth_mib"]) if record[name]["status"] == "ok" else "-"
+                      for name in PASSES)
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def render_markdown(report):
+    machine, config, cases = report["machine"], report["config"], report["cases"]
+    by_key = {(case["variant"], case["mode"], case["length"]): case for case in cases}
+    lengths = config["lengths"]
+
+    def forward_metric(case, key, fmt):
+        return fmt(case["forward"][key]) if key in case["forward"] else "-"
+
+    def percent(fraction):
+        return f"{100 * fraction:.1f}%"
+
+    def speedup(ratio):
+        return f"{ratio:.2f}x"
+
+    sections = [
+        "# LION attention benchmark",
+        f"Machine: {machine['cpu']}, {machine['torch_threads']} torch threads, torch {machine['torch']}, "
+        f"{machine['platform']}, Python {machine['python']}.",
+        f"Shapes: B={config['batch']}, H={config['heads']}, d={config['head_dim']}, float32; chunk size "
+        f"{config['chunk_size']}. Times: median of {config['repeats']} runs after one warm-up, in ms; fwd under "
+        "inference_mode, f+b = forward + sum().backward().",
+        f"Matmul reference: {MATMUL_SIZE}x{MATMUL_SIZE}x{MATMUL_SIZE} float32 at "
+        f"{report['matmul']['gflops']:.1f} GFLOP/s, measured in this run.",
+        "Peak MiB = growth of peak RSS (ru_maxrss) of a fresh process running only that case, from after building "
+        "the inputs: fwd / f+b (at small L mostly fixed overhead: thread pools, allocator). vs SDPA = SDPA "
+        "forward time / this forward time (> 1: faster). % matmul = analytic forward FLOPs / forward time, over "
+        "the matmul rate (FLOP formulas in the JSON). L x L MiB = one float32 (B, H, L, L) tensor.",
+        "## SDPA (torch.nn.functional.scaled_dot_product_attention)",
+        markdown_table(
+            ["L", "L x L MiB", "fwd ms", "f+b ms", "peak MiB", "% matmul"],
+            [[str(length), number(case["lxl_fp32_mib"]), time_cell(case["forward"]),
+              time_cell(case["forward_backward"]), peak_cell(case), forward_metric(case, "matmul_fraction", percent)]
+             for length in lengths for case in [by_key[SDPA, SDPA, length]]],
+        ),
+    ]
+    for variant in config["variants"]:
+        header = ["L"] + [f"{mode} {column}" for mode in config["modes"]
+                          for column in ("fwd ms", "f+b ms", "peak MiB", "vs SDPA", "% matmul")]
+        rows = []
+        for length in lengths:
+            row = [str(length)]
+            for mode in config["modes"]:
+                case = by_key[variant, mode, length]
+                row += [time_cell(case["forward"]), time_cell(case["forward_backward"]), peak_cell(case),
+                        forward_metric(case, "speedup_vs_sdpa", speedup),
+                        forward_metric(case, "matmul_fraction", percent)]
+            rows.append(row)
+        sections += [f"## {variant}", markdown_table(header, rows)]
+    return "\n\n".join(sections) + "\n"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[2**p for p in range(7, 15)],
+                        help="sequence lengths L (default: 128 ... 16384, powers of two)")
+    parser.add_argument("--batch", type=int, default=1, help="B (default: 1)")
+    parser.add_argument("--heads", type=int, default=12, help="H (default: 12)")
+    parser.add_argument("--head-dim", type=int, default=64, help="d, of queries, keys and values (default: 64)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per pass, after one warm-up (default: 3)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="chunk size of the chunk form (default: min(64, L) for each L)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--modes", nargs="+", choices=ATTENTION_MODES, default=list(ATTENTION_MODES))
+    parser.add_argument("--max-seconds-per-case", type=float, default=60.0,
+                        help="skip a pass whose estimated warm-up + repeats take longer (default: 60)")
+    parser.add_argument("--max-memory-gib", type=float, default=0.8 * available_memory_gib(),
+                        help="skip a pass whose estimated peak memory is larger (default: 80%% of available memory)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch intra-op threads (default: torch's default, %(default)s here)")
+    for name in ("json", "md"):
+        parser.add_argument(f"--output-{name}", type=Path, default=Path(f"bench_out/attention.{name}"),
+                            help="(default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    report = run_benchmark(args)
+    markdown = render_markdown(report)
+    for path, text in ((args.output_json, json.dumps(report, indent=2) + "\n"), (args.output_md, markdown)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    print(markdown)
+    print(f"wrote {args.output_json} and {args.output_md}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Smoke tests of scripts/bench_attention.py: a tiny run end to end, and the skip rule."""
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_attention.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("bench_attention", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_run_writes_every_case(tmp_path):
+    lengths = [16, 32]
+    output_json, output_md = tmp_path / "attention.json", tmp_path / "attention.md"
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--lengths", *map(str, lengths), "--heads", "2", "--head-dim", "8",
+         "--repeats", "1", "--threads", "1", "--output-json", str(output_json), "--output-md", str(output_md)],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    report = json.loads(output_json.read_text())
+    bench = load_script()
+    expected = {(bench.SDPA, bench.SDPA, length) for length in lengths} | {
+        (variant, mode, length) for variant in bench.VARIANTS for mode in bench.ATTENTION_MODES for length in lengths
+    }
+    assert {(case["variant"], case["mode"], case["length"]) for case in report["cases"]} == expected
+    assert len(report["cases"]) == len(expected)
+    for case in report["cases"]:
+        for name in bench.PASSES:
+            assert case[name]["status"] == "ok", (case["variant"], case["mode"], case["length"], case[name])
+            assert case[name]["ms"] > 0 and case[name]["peak_rss_growth_mib"] >= 0
+        assert 0 < case["forward"]["matmul_fraction"]
+        assert (case["mode"] == bench.SDPA) != ("speedup_vs_sdpa" in case["forward"])
+    assert report["matmul"]["gflops"] > 0
+    markdown = output_md.read_text()
+    assert all(f"## {variant}" in markdown for variant in bench.VARIANTS)
+
+
+def test_modes_are_the_ops_modes():
+    from lion_bert.lion_attention import ATTENTION_MODES
+
+    assert load_script().ATTENTION_MODES == ATTENTION_MODES
+
+
+def test_skip_rule():
+    bench = load_script()
+    args = argparse.Namespace(repeats=3, max_seconds_per_case=60.0, max_memory_gib=16.0)
+    length = 16384
+    lxl_bytes = 12 * length**2 * 4  # 12 GiB: the backward needs two, over the memory limit
+    flops = bench.forward_flops("lion_lit", "parallel", 1, 12, length, 64, 64)
+    plan = bench.plan_passes(args, "parallel", length, flops, lxl_bytes, 1e12, {}, {})
+    assert plan["forward"] is None
+    assert plan["forward_backward"]["status"] == "skipped" and "--max-memory-gib" in plan["forward_backward"]["reason"]
+    # 0.05 s per recurrent forward run at L=1024 scales to 0.8 s at 16384: 3.2 s for warm-up + 3 runs; the
+    # backward, 2 s per run at 1024, to 128 s in all
+    history = {"forward": (1024, 0.05, 1.0), "forward_backward": (1024, 2.0, 1.0)}
+    plan = bench.plan_passes(args, "recurrent", length, 0, lxl_bytes, 1e12, history, {})
+    assert plan["forward"] is None
+    assert plan["forward_backward"]["reason"] == "est. 128 s > --max-seconds-per-case 60"
+    plan = bench.plan_passes(args, "chunk", length, 0, lxl_bytes, 1e12, {}, {"forward": 4096})
+    assert plan["forward"]["reason"] == "failed at L=4096"
+    assert plan["forward_backward"]["reason"] == "forward skipped"

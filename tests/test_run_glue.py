@@ -1,0 +1,414 @@
+"""scripts/run_glue.py end to end on tiny models and data: STS-B regression on the embedded data, classification from
+csv / tsv / json files, the Hub-ready output folder, the clear errors on bad input (raised before any model is
+loaded), and two-process runs under torchrun and accelerate launch."""
+
+import csv
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = REPO_ROOT / "scripts" / "run_glue.py"
+CODE_FILES = {"configuration_lion_bert.py", "modeling_lion_bert.py", "lion_attention.py", "tokenization_lion_bert.py"}
+HUB_FILES = {"config.json", "model.safetensors", "generation_config.json", "README.md", "tokenizer_config.json"}
+TINY = ["--max_steps", "3", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8",
+        "--max_train_samples", "32", "--max_eval_samples", "16", "--disable_tqdm", "true", "--report_to", "none"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_glue():
+    scripts = str(REPO_ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    return importlib.import_module("run_glue")
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory, minilm_dir):
+    """A tiny random BERT (model_type bert, BertModel weights) with the bert-base-uncased vocabulary."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    BertTokenizer.from_pretrained(str(minilm_dir)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_lion_classifier_dir(tmp_path_factory, minilm_dir):
+    """A tiny LionBert (lion_d) checkpoint with a 3-label classification head."""
+    from lion_bert import LionBertConfig, LionBertForSequenceClassification, LionBertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny_lion_3_labels")
+    torch.manual_seed(0)
+    config = LionBertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+        attention_type="lion_d", num_labels=3,
+    )
+    LionBertForSequenceClassification(config).save_pretrained(folder)
+    LionBertTokenizer.from_pretrained(str(minilm_dir)).save_pretrained(folder)
+    return folder
+
+
+def write_pairs(path, rows, fieldnames):
+    """Rows as csv (.csv), tab-separated (.tsv) or JSON lines (.json)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return path
+    delimiter = "\t" if path.suffix == ".tsv" else ","
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def rte_rows(n, seed=0):
+    import random
+
+    rng = random.Random(seed)
+    subjects, verbs = ["a man", "the cat", "two kids", "my sister"], ["plays guitar", "sleeps", "runs", "cooks"]
+    rows = []
+    for i in range(n):
+        s, v = rng.choice(subjects), rng.choice(verbs)
+        same = i % 2 == 0
+        hypothesis = f"{s} {v}." if same else f"{s} {rng.choice([x for x in verbs if x != v])}."
+        rows.append({"sentence1": f"Today {s} {v} at home.", "sentence2": hypothesis,
+                     "label": "entailment" if same else "not_entailment"})  # fmt: skip
+    return rows
+
+
+def assert_hub_ready(folder, attention_type):
+    names = set(os.listdir(folder))
+    assert HUB_FILES | CODE_FILES <= names, sorted(names)
+    assert {"tokenizer.json", "vocab.txt"} & names
+    assert not [n for n in names if n.startswith(".")], f"left-over temporary files: {sorted(names)}"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "lion_bert" and config["attention_type"] == attention_type
+    assert config["architectures"] == ["LionBertForSequenceClassification"]
+    assert config["auto_map"]["AutoModelForSequenceClassification"] == (
+        "modeling_lion_bert.LionBertForSequenceClassification"
+    )
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert tokenizer_config["auto_map"]["AutoTokenizer"][0] == "tokenization_lion_bert.LionBertTokenizer"
+    assert "attention_mode" in json.loads((folder / "generation_config.json").read_text())
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "model-index:" in card and "trust_remote_code=True" in card
+    return config
+
+
+def check_two_forms(results, training_form="parallel", eval_form="recurrent"):
+    assert results["training_form"] == training_form and results["eval_form"] == eval_form
+    for split, entry in results["splits"].items():
+        assert set(entry["forms"]) == {training_form, eval_form}, split
+        for form in (training_form, eval_form):
+            for metric in results["metric_names"]:
+                assert isinstance(entry["forms"][form][metric], float), (split, form, metric)
+        agreement = entry["agreement"]
+        assert agreement["predictions_agree"] is True, agreement
+        assert agreement["max_abs_logit_diff"] < 1e-4
+        if results["is_regression"]:
+            assert agreement["prediction_correlation"] > 0.9999
+        else:
+            assert agreement["argmax_agreement"] == 1.0
+        for metric in results["metric_names"]:
+            assert entry["forms"][eval_form][metric] == pytest.approx(entry["forms"][training_form][metric], abs=1e-3)
+
+
+def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "stsb"
+    results = run_glue.main([
+        "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_s", "--task_name", "stsb",
+        "--do_train", "--do_eval", "--do_predict", "--max_predict_samples", "8", "--output_dir", str(out), *TINY,
+    ])  # fmt: skip
+    assert results["is_regression"] and results["num_labels"] == 1
+    assert results["metric_names"] == ["pearson", "spearmanr"]
+    assert results["converted_from_bert"] is True and results["attention_type"] == "lion_s"
+    assert results["train"]["global_step"] == 3 and results["train"]["train_samples"] == 32
+    check_two_forms(results)
+    assert results["splits"]["validation"]["num_samples"] == 16
+    saved = json.loads((out / "eval_results.json").read_text())
+    assert saved["splits"] == json.loads(json.dumps(results["splits"]))
+    assert saved["results"][0]["dataset"]["config"] == "stsb"
+    assert set(saved["results"][0]["metrics"]) == {"pearson", "spearmanr", "pearson_recurrent", "spearmanr_recurrent"}
+    config = assert_hub_ready(out, "lion_s")
+    assert len(config["id2label"]) == 1
+    assert config["problem_type"] == "regression"
+    predictions = (out / "predict_results_test.txt").read_text().splitlines()
+    assert predictions[0] == "index\tprediction" and len(predictions) == 9
+    printed = capsys.readouterr().out
+    assert "GLUE stsb | lion_s" in printed and "agreement" in printed and "pearson" in printed
+
+    # the folder loads through the Auto classes and predicts the same in both forms
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    inputs = tokenizer(["A man plays a guitar."], ["Someone plays music."], return_tensors="pt")
+    with torch.no_grad():
+        parallel = model(**inputs, attention_mode="parallel").logits
+        recurrent = model(**inputs, attention_mode="recurrent").logits
+    torch.testing.assert_close(parallel, recurrent, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json"])
+def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffix):
+    fields = ["sentence1", "sentence2", "label"]
+    train = write_pairs(tmp_path / f"train{suffix}", rte_rows(40), fields)
+    dev = write_pairs(tmp_path / f"dev{suffix}", rte_rows(12, seed=1), fields)
+    test = write_pairs(tmp_path / f"test{suffix}", rte_rows(6, seed=2), fields)
+    out = tmp_path / "rte"
+    results = run_glue.main([
+        "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_d", "--task_name", "rte",
+        "--train_file", str(train), "--validation_file", str(dev), "--test_file", str(test),
+        "--do_train", "--do_eval", "--do_predict", "--eval_attention_mode", "chunk", "--chunk_size", "4",
+        "--output_dir", str(out), *TINY,
+        *(["--pad_to_max_length", "--max_seq_length", "32"] if suffix == ".tsv" else []),
+    ])  # fmt: skip
+    assert not results["is_regression"] and results["num_labels"] == 2
+    assert results["metric_names"] == ["accuracy"] and results["label_names"] == ["entailment", "not_entailment"]
+    check_two_forms(results, eval_form="chunk")
+    config = assert_hub_ready(out, "lion_d")
+    assert config["id2label"] == {"0": "entailment", "1": "not_entailment"}
+    lines = (out / "predict_results_test.txt").read_text().splitlines()
+    assert len(lines) == 7 and all(line.split("\t")[1] in ("entailment", "not_entailment") for line in lines[1:])
+    # the test file is labelled, so it is scored too
+    assert "accuracy" in results["predict"]["test"]
+
+
+def test_fresh_model_and_inferred_columns(run_glue, tmp_path):
+    """No checkpoint (a fresh tiny config), no --task_name: one text column and string labels are inferred."""
+    rows = [{"text": f"review number {i} is {'good' if i % 3 else 'bad'}", "label": "pos" if i % 3 else "neg"}
+            for i in range(30)]  # fmt: skip
+    train = write_pairs(tmp_path / "train.json", rows, ["text", "label"])
+    dev = write_pairs(tmp_path / "dev.json", rows[:10], ["text", "label"])
+    out = tmp_path / "fresh"
+    results = run_glue.main([
+        "--config_overrides", "hidden_size=32,num_hidden_layers=2,num_attention_heads=4,intermediate_size=37",
+        "--attention_type", "lion_lit", "--train_file", str(train), "--validation_file", str(dev),
+        "--output_dir", str(out), *TINY,
+    ])  # fmt: skip
+    assert results["task_name"] == "custom" and results["label_names"] == ["neg", "pos"]
+    assert results["metric_names"] == ["accuracy", "f1"] and results["model_name_or_path"] is None
+    check_two_forms(results)  # no --do_* flags: trains and evaluates
+    assert_hub_ready(out, "lion_lit")
+
+
+def test_evaluation_only_of_a_lionbert_checkpoint(run_glue, tiny_lion_classifier_dir, tmp_path):
+    """A LionBert classifier evaluated without training; its generation config names the second form."""
+    from lion_bert import LionGenerationConfig
+
+    checkpoint = tmp_path / "ckpt"
+    import shutil
+
+    shutil.copytree(tiny_lion_classifier_dir, checkpoint)
+    LionGenerationConfig(attention_mode="chunk", chunk_size=3).save_pretrained(checkpoint)
+    rows = [{"premise": f"premise {i}", "hypothesis": f"hypothesis {i % 4}", "label": i % 3} for i in range(12)]
+    dev = write_pairs(tmp_path / "dev.csv", rows, ["premise", "hypothesis", "label"])
+    results = run_glue.main([
+        "--model_name_or_path", str(checkpoint), "--task_name", "mnli", "--validation_file", str(dev),
+        "--do_eval", "--output_dir", str(tmp_path / "out"), *TINY,
+    ])  # fmt: skip
+    assert "train" not in results and results["attention_type"] == "lion_d"
+    assert results["converted_from_bert"] is False
+    check_two_forms(results, eval_form="chunk")
+    assert results["splits"]["validation"]["num_samples"] == 12
+
+
+def test_quickstart_and_json_arguments(run_glue, tmp_path):
+    model_args, data_args, training_args = run_glue.parse_args([])
+    assert data_args.task_name == "stsb" and model_args.model_name_or_path is None
+    assert model_args.attention_type == "lion_s" and data_args.max_seq_length == 128
+    assert training_args.output_dir == os.path.join("runs", "stsb-lion-s")
+    assert training_args.do_train and training_args.do_eval and 100 <= training_args.max_steps <= 500
+    assert training_args.save_strategy == "no"
+
+    config = tmp_path / "args.json"
+    config.write_text(json.dumps({"task_name": "RTE", "train_file": __file__}))  # a .py file is no data file
+    with pytest.raises(ValueError, match=r"\.csv, \.tsv, \.json"):
+        run_glue.parse_args([str(config)])
+    config.write_text(json.dumps({"task_name": "RTE", "learning_rate": 3e-5, "attention_type": "lion_d"}))
+    model_args, data_args, training_args = run_glue.parse_args([str(config)])
+    assert data_args.task_name == "rte" and training_args.learning_rate == 3e-5
+    assert training_args.output_dir == os.path.join("runs", "rte-lion-d")
+    assert training_args.do_train and training_args.do_eval
+
+
+def test_read_sts_csv_keeps_score_and_sentences_of_rows_with_extra_columns(run_glue, tmp_path):
+    path = tmp_path / "sts.csv"
+    path.write_text(
+        "main-news\theadlines\t2016\t0001\t4.5\tSay \"hi\" now\tSay hello\tsource A\tsource B\n"
+        "main-captions\tMSRvid\t2012test\t0002\t1\tA cat.\tA dog.\n"
+        "broken row\n"
+    )
+    columns = run_glue.read_sts_csv(path)
+    assert columns["sentence1"] == ['Say "hi" now', "A cat."] and columns["label"] == [4.5, 1.0]
+    data = run_glue.embedded_stsb()
+    assert {split: len(d) for split, d in data.items()} == {"train": 5749, "validation": 1500, "test": 1379}
+    assert data["train"].features["label"].dtype == "float32"
+    assert 0.0 <= min(data["validation"]["label"]) and max(data["validation"]["label"]) <= 5.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Bad input: one clear error, before any model is loaded
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_model_loading(run_glue, monkeypatch):
+    """Loading a model (or training) fails the test: errors must come first."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input error was raised")
+
+    monkeypatch.setattr(run_glue, "load_model", forbidden)
+    monkeypatch.setattr(run_glue, "load_tokenizer", forbidden)
+
+
+def bad_input_cases(tmp_path, tiny_lion_classifier_dir):
+    fields = ["sentence1", "sentence2", "label"]
+    good = write_pairs(tmp_path / "good.csv", rte_rows(8), fields)
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(good.read_text().replace("sentence2", "hypothesis", 1))
+    numbered = write_pairs(tmp_path / "numbered.csv", [{**r, "label": i % 3} for i, r in enumerate(rte_rows(8))], fields)
+    named = write_pairs(tmp_path / "named.tsv", [{**r, "label": "maybe"} for r in rte_rows(4)], fields)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = tmp_path / "header.json"
+    header_only.write_text("")
+    holes = tmp_path / "holes.csv"
+    holes.write_text("sentence1,sentence2,label\na b,c d,1.5\ne f,g h,\n")
+    header_csv = tmp_path / "header.csv"
+    header_csv.write_text("sentence1,sentence2,label\n")
+    return {
+        "unknown task": (["--task_name", "glu"], r"Unknown --task_name 'glu'.*cola, sst2"),
+        "missing columns": (["--task_name", "rte", "--train_file", str(renamed), "--validation_file", str(good)],
+                            r"lacks column\(s\) 'sentence2'.*rename"),
+        "label ids out of range": (["--task_name", "rte", "--train_file", str(numbered)],
+                                   r"labels \[2\] do not fit task 'rte' with 2 labels"),
+        "unknown label names": (["--task_name", "rte", "--train_file", str(good), "--validation_file", str(named)],
+                                r"labels \['maybe'\] do not fit task 'rte'"),
+        "empty file": (["--task_name", "rte", "--train_file", str(empty)], r"is empty"),
+        "empty json file": (["--train_file", str(header_only)], r"is empty"),
+        "header only": (["--task_name", "rte", "--train_file", str(header_csv)], r"has no examples"),
+        "missing file": (["--task_name", "rte", "--train_file", str(tmp_path / "nope.csv")], r"does not exist"),
+        "head does not fit": (["--model_name_or_path", str(tiny_lion_classifier_dir), "--task_name", "rte",
+                               "--train_file", str(good), "--validation_file", str(good)],
+                              r"classification head with 3 label\(s\) but the task needs 2 labels.*"
+                              r"--ignore_mismatched_sizes"),
+        "offline task without files": (["--task_name", "qnli"], r"needs the Hub.*--train_file"),
+        "bad attention type": (["--attention_type", "lion_x"], r"--attention_type must be one of"),
+        "regression labels": (["--task_name", "stsb", "--train_file", str(good)], r"must be numbers"),
+        "missing labels": (["--task_name", "stsb", "--train_file", str(holes)], r"1 row\(s\) of the train data have no label"),
+    }  # fmt: skip
+
+
+BAD_CASES = ["unknown task", "missing columns", "label ids out of range", "unknown label names", "empty file",
+             "empty json file", "header only", "missing file", "head does not fit", "offline task without files",
+             "bad attention type", "regression labels", "missing labels"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_raises_one_clear_error_before_loading_a_model(
+    run_glue, no_model_loading, tmp_path, tiny_lion_classifier_dir, case
+):
+    args, message = bad_input_cases(tmp_path, tiny_lion_classifier_dir)[case]
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=message):
+        run_glue.main([*args, "--do_train", "--output_dir", str(out), *TINY])
+    assert not out.exists(), "nothing is written for a bad input"
+
+
+def test_mismatched_head_is_replaced_on_request(run_glue, tiny_lion_classifier_dir, tmp_path):
+    fields = ["sentence1", "sentence2", "label"]
+    good = write_pairs(tmp_path / "good.csv", rte_rows(16), fields)
+    results = run_glue.main([
+        "--model_name_or_path", str(tiny_lion_classifier_dir), "--task_name", "rte", "--train_file", str(good),
+        "--validation_file", str(good), "--ignore_mismatched_sizes", "--output_dir", str(tmp_path / "out"), *TINY,
+    ])  # fmt: skip
+    assert results["num_labels"] == 2
+    check_two_forms(results)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Two processes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(launcher, tiny_bert_dir, out, tmp_path):
+    env = dict(os.environ)
+    env.update(
+        HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        HF_MODULES_CACHE=str(tmp_path / "modules"),
+    )  # fmt: skip
+    script_args = [
+        str(SCRIPT), "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_s", "--task_name",
+        "stsb", "--do_train", "--do_eval", "--output_dir", str(out), *TINY,
+    ]  # fmt: skip
+    result = subprocess.run(
+        [*launcher, *script_args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    results = json.loads((out / "eval_results.json").read_text())
+    assert results["world_size"] == 2
+    # 3 optimizer steps of 2 x 8 examples; both eval forms on the 16 validation pairs, gathered from both processes
+    assert results["train"]["global_step"] == 3
+    assert results["splits"]["validation"]["num_samples"] == 16
+    check_two_forms(results)
+    assert_hub_ready(out, "lion_s")
+    assert result.stdout.count("GLUE stsb | lion_s") == 1, "only the main process prints the results table"
+    return result
+
+
+def test_two_processes_under_torchrun(tiny_bert_dir, tmp_path):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]  # fmt: skip
+    _launch(launcher, tiny_bert_dir, tmp_path / "out", tmp_path)
+
+
+def test_two_processes_under_accelerate_launch(tiny_bert_dir, tmp_path):
+    # accelerate 1.x: `--cpu` always starts ONE process (its simple launcher); `--multi_gpu --num_processes 2` starts
+    # two through torch.distributed, which run_glue.py puts on the CPU (gloo) when the machine has no accelerator.
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(_free_port())]  # fmt: skip
+    _launch(launcher, tiny_bert_dir, tmp_path / "out", tmp_path)
+
+
+def test_a_failure_while_writing_leaves_the_previous_output_intact(run_glue, tiny_bert_dir, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    args = ["--model_name_or_path", str(tiny_bert_dir), "--task_name", "stsb", "--output_dir", str(out), *TINY]
+    run_glue.main(args)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def broken_card(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(run_glue, "write_model_card", broken_card)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_glue.main([*args, "--learning_rate", "1e-3", "--seed", "7"])
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(before), "no staging folder or temporary file is left"
