@@ -141,6 +141,7 @@ from lion_bert import (  # noqa: E402
 
 if str(SCRIPTS_DIR) not in sys.path:
     sys.path.insert(0, str(SCRIPTS_DIR))
+from metrics.glue.glue import TASK_METRICS  # noqa: E402  (the official metric(s) of each task, headline first)
 from model_card import (  # noqa: E402  (scripts/model_card.py: card renderer and atomic writers)
     atomic_write_json,
     atomic_write_text,
@@ -197,18 +198,6 @@ GLUE_TASKS = {
     "wnli": GlueTask(("sentence1", "sentence2"), ("not_entailment", "entailment")),
 }
 
-# The official metric(s) of each task, as returned by scripts/metrics/glue (the first one is the headline).
-TASK_METRIC_NAMES = {
-    "cola": ("matthews_correlation",),
-    "sst2": ("accuracy",),
-    "mrpc": ("accuracy", "f1"),
-    "stsb": ("pearson", "spearmanr"),
-    "qqp": ("accuracy", "f1"),
-    "mnli": ("accuracy",),
-    "qnli": ("accuracy",),
-    "rte": ("accuracy",),
-    "wnli": ("accuracy",),
-}
 
 # The no-argument quickstart: exactly this command line.
 QUICKSTART_ARGS = [
@@ -1128,7 +1117,7 @@ def main(args=None) -> dict:
             for name in (test_names if training_args.do_predict else [])
         }
 
-    metric_names = list(TASK_METRIC_NAMES.get(spec.task_name, ())) or (
+    metric_names = list(TASK_METRICS.get(spec.task_name, ())) or (
         ["pearson", "spearmanr"] if spec.is_regression else (["accuracy", "f1"] if spec.num_labels == 2 else ["accuracy"])
     )
     with training_args.main_process_first(desc="loading the metric"):
