@@ -16,6 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fresh_python import WITHOUT_LION_BERT
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO_ROOT / "scripts"
@@ -214,23 +216,9 @@ def test_card_needs_a_lion_config(tmp_path):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-FRESH_PROCESS = textwrap.dedent(
+FRESH_PROCESS = WITHOUT_LION_BERT + textwrap.dedent(
     r"""
-    import importlib.abc, json, os, sys
-
-    # A Python in which `lion_bert` cannot be imported. Clearing PYTHONPATH and running from another folder is not
-    # enough when the project is pip-installed (editable installs put it on sys.path through a .pth file or an import
-    # hook), so the repository is also dropped from sys.path and a meta-path finder refuses the package.
-    repo_root = os.path.realpath(sys.argv[2])
-    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) != repo_root]
-
-    class NoLionBert(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "lion_bert" or name.startswith("lion_bert."):
-                raise ModuleNotFoundError(f"No module named {name!r}")
-            return None
-
-    sys.meta_path.insert(0, NoLionBert())
+    import json
     try:
         import lion_bert  # noqa: F401
         blocked = False

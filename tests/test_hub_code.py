@@ -32,6 +32,8 @@ from lion_bert import (
     LionGenerationConfig,
 )
 
+from fresh_python import WITHOUT_LION_BERT
+
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODE_FILES = {"configuration_lion_bert.py", "modeling_lion_bert.py", "lion_attention.py", "tokenization_lion_bert.py"}
@@ -117,21 +119,9 @@ def test_auto_classes_use_the_installed_package(tmp_path, bert_uncased_tokenizer
     assert type(AutoTokenizer.from_pretrained(folder)).__name__ == "LionBertTokenizer"
 
 
-FRESH_PROCESS_SCRIPT = textwrap.dedent(
+FRESH_PROCESS_SCRIPT = WITHOUT_LION_BERT + textwrap.dedent(
     r"""
-    import importlib.abc, json, os, sys
-
-    # A Python where the lion_bert package does not exist: neither the repository on the path nor an install.
-    repo_root = os.path.realpath(sys.argv[2])
-    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) != repo_root]
-
-    class NoLionBert(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "lion_bert" or name.startswith("lion_bert."):
-                raise ModuleNotFoundError(f"No module named {name!r}")
-            return None
-
-    sys.meta_path.insert(0, NoLionBert())
+    import json
     report = {"cwd": os.getcwd()}
     try:
         import lion_bert  # noqa: F401
