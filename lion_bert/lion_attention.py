@@ -26,13 +26,15 @@ ATTENTION_MODES = ("parallel", "chunk", "recurrent")
 
 def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
     """elu(x) + 1 (Katharopoulos et al. 2020): positive features, the LION-LIT default."""
-    return F.elu(x) + 1.0
+    return F.elu(x).add_(1.0)  # in place is safe: elu's backward reads its input, not its output
 
 
 def silu_norm(x: torch.Tensor) -> torch.Tensor:
     """silu(x) + 0.5, L2-normalised over the last (head) dim: positive features of unit norm, the LION-D/S default."""
-    s = F.silu(x) + 0.5  # silu >= -0.279, so s > 0.22 and the norm never vanishes
-    return s / s.norm(dim=-1, keepdim=True)
+    s = F.silu(x).add_(0.5)  # silu >= -0.279, so s > 0.22 and the norm never vanishes
+    norm = torch.linalg.vector_norm(s, dim=-1, keepdim=True)
+    # in place when nothing needs the gradient: one (..., head_dim) tensor less per call
+    return s / norm if torch.is_grad_enabled() and s.requires_grad else s.div_(norm)
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:
@@ -167,118 +169,175 @@ def _masked_scores(q, k, log_lambda):
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _with_ones_column(v, scaled):
+    """(..., L, dv) -> (..., L, dv + 1) when scaled: one product then gives the numerator and the denominator."""
+    return torch.cat([v, torch.ones_like(v[..., :1])], dim=-1) if scaled else v
+
+
+def _split_numerator(out, scaled):
+    return (out[..., :-1], out[..., -1]) if scaled else (out, None)
+
+
+def _log_decay_gradient(dlog_mask: torch.Tensor, log_lambda: torch.Tensor) -> torch.Tensor:
+    """Gradient of log_lambda from the gradient of log M, ``dlog_mask`` (batch, heads, L, L).
+
+    Per-head decay: log M_ij = log_lambda_h |i - j|. Per-token decay: log M_ij = c_i - c_j below the diagonal and
+    e_j - e_i above it (c, e: the inclusive and exclusive cumsums), so dc is the lower triangle's row sums minus its
+    column sums, de the upper triangle's column sums minus its row sums, and with e = c - log_lambda,
+    dlog_lambda = reverse_cumsum(dc + de) - de.
+    """
+    length = dlog_mask.shape[-1]
+    if log_lambda.dim() == 1:
+        position = torch.arange(length, device=dlog_mask.device, dtype=dlog_mask.dtype)
+        distance = (position[:, None] - position[None, :]).abs()
+        return (dlog_mask.sum(0) * distance).sum((-1, -2))
+    lower = dlog_mask.tril()
+    lower_rows, lower_columns = lower.sum(-1), lower.sum(-2)
+    upper_rows, upper_columns = dlog_mask.sum(-1) - lower_rows, dlog_mask.sum(-2) - lower_columns
+    dinclusive = (lower_rows - lower_columns).double()
+    dexclusive = (upper_columns - upper_rows).double()
+    total = dinclusive + dexclusive
+    return (total.flip(-1).cumsum(-1).flip(-1) - dexclusive).to(log_lambda.dtype)
+
+
+class _MaskedAttention(torch.autograd.Function):
+    """``((Q K^T) * M) @ V`` with M the decay mask of log_lambda, and a hand-written backward pass.
+
+    Autograd through the mask construction would keep and revisit about ten (batch, heads, L, L) tensors; here the
+    forward keeps two (the masked scores A and the mask M) and the backward makes two more passes over them,
+    using d(log M) = dA * A (since A = (Q K^T) * M).
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, log_lambda):
+        mask = lion_decay_mask(log_lambda.detach(), q.shape[-2])
+        scores = (q @ k.transpose(-1, -2)).mul_(mask)
+        ctx.save_for_backward(q, k, v, log_lambda, scores, mask)
+        return scores @ v
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, log_lambda, scores, mask = ctx.saved_tensors
+        dv = scores.transpose(-1, -2) @ grad if ctx.needs_input_grad[2] else None
+        dscores = grad @ v.transpose(-1, -2)
+        dlog_lambda = None
+        if ctx.needs_input_grad[3]:
+            dlog_lambda = _log_decay_gradient(dscores * scores, log_lambda)
+        dscores.mul_(mask)
+        dq = dscores @ k if ctx.needs_input_grad[0] else None
+        dk = dscores.transpose(-1, -2) @ q if ctx.needs_input_grad[1] else None
+        return dq, dk, dv, dlog_lambda
+
+
 def _parallel_form(q, k, v, log_lambda, chunk_size, scaled):
-    scores = _masked_scores(q, k, log_lambda)
-    return scores @ v, scores.sum(-1) if scaled else None
+    v = _with_ones_column(v, scaled)
+    if log_lambda is None:
+        # no mask: (Q K^T) V is Q (K^T V), the same sums in another order, without the L x L scores
+        return _split_numerator(q @ (k.transpose(-1, -2) @ v), scaled)
+    return _split_numerator(_MaskedAttention.apply(q, k, v, log_lambda), scaled)
 
 
 def _scan_chunk_states(updates: torch.Tensor, decay: torch.Tensor, reverse: bool) -> torch.Tensor:
-    """In place, no autograd: S_0 = 0, S_{n+1} = decay_n S_n + updates_n (reverse: from the last chunk).
+    """In place, no autograd: the states entering each chunk, in the updates' shape, both directions at once.
 
-    updates: (chunks, batch, heads, d, dv); decay: (chunks, batch|1, heads|1, 1, 1). Returns the state
-    entering each chunk, in the updates' shape.
+    updates: (batch, heads, chunks, 2 d, dv), the first d rows for the forward direction, the last d for the
+    backward one; decay: (batch|1, heads, chunks, 1, 1), the decay across each chunk. Forward: S_0 = 0,
+    S_{n+1} = decay_n S_n + updates_n; backward: from the last chunk down. ``reverse`` swaps the two directions
+    (the backward pass of the scan runs it the other way).
     """
     states = torch.empty_like(updates)
-    order = range(updates.shape[0] - 1, -1, -1) if reverse else range(updates.shape[0])
-    previous = None
-    for n in order:
-        if previous is None:
-            states[n].zero_()
-        else:
-            torch.addcmul(updates[previous], decay[previous], states[previous], out=states[n])
-        previous = n
+    chunks, half = updates.shape[2], updates.shape[-2] // 2
+    rows = (slice(None, half), slice(half, None))
+    up, down = rows[::-1] if reverse else rows  # the rows scanned from the first chunk, from the last chunk
+    states[:, :, 0, up].zero_()
+    states[:, :, -1, down].zero_()
+    for n in range(1, chunks):
+        m = chunks - 1 - n
+        torch.addcmul(updates[:, :, n - 1, up], decay[:, :, n - 1], states[:, :, n - 1, up], out=states[:, :, n, up])
+        torch.addcmul(updates[:, :, m + 1, down], decay[:, :, m + 1], states[:, :, m + 1, down],
+                      out=states[:, :, m, down])
     return states
 
 
 class _ChunkStates(torch.autograd.Function):
     """Differentiable ``_scan_chunk_states``. The gradient of the updates is the same scan run the other
     way over the states' gradient, and the decay's gradient pairs it with the states:
-    dupdates = scan(grad, decay, not reverse), ddecay_n = <dupdates_n, S_n>.
+    dupdates = scan(grad, decay, reversed), ddecay_n = <dupdates_n, S_n>.
     """
 
     @staticmethod
-    def forward(ctx, updates, decay, reverse):
-        states = _scan_chunk_states(updates, decay, reverse)
+    def forward(ctx, updates, decay):
+        states = _scan_chunk_states(updates, decay, reverse=False)
         ctx.save_for_backward(decay, states)
-        ctx.reverse = reverse
         return states
 
     @staticmethod
     def backward(ctx, grad):
         decay, states = ctx.saved_tensors
-        dupdates = _scan_chunk_states(grad.contiguous(), decay, not ctx.reverse)
+        dupdates = _scan_chunk_states(grad.contiguous(), decay, reverse=True)
         ddecay = (dupdates * states).sum((-1, -2), keepdim=True).sum_to_size(decay.shape)
-        return dupdates, ddecay, None
+        return dupdates, ddecay
 
 
-def _chunk_log_decays(log_lambda, heads, chunks, chunk, tail):
-    """The decays the chunk form needs, as logs: the intra-chunk mask (..., C, C) and, per position (..., C),
-    the decay from a key to its chunk's end (forward) and start (backward) and from a chunk's start (forward)
-    or end (backward) to a query; finally the whole chunk's decay (..., 1). Leading dims broadcast against
-    (batch, heads, chunks). None everywhere for LION-LIT, which has no decay.
+def _chunk_log_decays(log_lambda, chunks, chunk, tail):
+    """The decays the chunk form needs, as logs: the intra-chunk mask (batch|1, heads, chunks|1, C, C); per
+    position (batch|1, heads, chunks|1, C, 2), the decay from a key to its chunk's end (forward) and start
+    (backward), and from a chunk's start (forward) and end (backward) to a query; and the whole chunk's decay
+    (batch|1, heads, chunks|1, 1, 1).
     """
-    if log_lambda is None:
-        return None, None, None, None, None, None
     if log_lambda.dim() == 1:
         # a fixed decay in closed form, the same in every chunk (tail padding sits after every real token)
         rate = log_lambda[None, :, None, None]
         position = torch.arange(chunk, device=log_lambda.device, dtype=log_lambda.dtype)
         mask = rate[..., None] * (position[:, None] - position[None, :]).abs()
         inclusive, exclusive, total = rate * (position + 1), rate * position, rate * chunk
-        return mask, total - inclusive, inclusive, exclusive, total - exclusive, total
+        keys = torch.stack([total - inclusive, exclusive], dim=-1)
+        queries = torch.stack([inclusive, total - exclusive], dim=-1)
+        return mask, keys, queries, total[..., None]
     per_token = F.pad(log_lambda, (0, tail)).unflatten(2, (chunks, chunk))
     inclusive = torch.cumsum(per_token.double(), dim=-1)  # local to each chunk, in float64: cheap, O(L)
     exclusive = inclusive - per_token.double()
     total = inclusive[..., -1:]
-    logs = (total - inclusive, inclusive, exclusive, total - exclusive, total)
-    return (_pairwise_log_decay(per_token),) + tuple(t.to(log_lambda.dtype) for t in logs)
+    keys = torch.stack([total - inclusive, exclusive], dim=-1).to(log_lambda.dtype)
+    queries = torch.stack([inclusive, total - exclusive], dim=-1).to(log_lambda.dtype)
+    return _pairwise_log_decay(per_token), keys, queries, total[..., None].to(log_lambda.dtype)
 
 
-def _decayed(x, log_decay):
-    return x if log_decay is None else x * torch.exp(log_decay)[..., None]
+def _both_directions(x, log_decay):
+    """x (..., C, d) decayed for the forward and the backward direction, side by side: (..., C, 2 d)."""
+    return (x[..., None, :] * torch.exp(log_decay)[..., None]).flatten(-2)
 
 
 def _chunk_form(q, k, v, log_lambda, chunk_size, scaled):
+    if log_lambda is None:
+        # without decay the state is the same sum for every chunk: the chunk form is Q (K^T V) as in the
+        # parallel form, with no chunk loop at all
+        return _parallel_form(q, k, v, None, chunk_size, scaled)
     batch, heads, length, _ = q.shape
     chunk = min(chunk_size, length)
     chunks = math.ceil(length / chunk)
     tail = chunks * chunk - length
+    v = _with_ones_column(v, scaled)
     if tail:  # right-padding to whole chunks is transparent: zero queries, keys and values after the last token
         q, k, v = (F.pad(t, (0, 0, 0, tail)) for t in (q, k, v))
-    q, k, v = (t.unflatten(2, (chunks, chunk)) for t in (q, k, v))
-    log_mask, *position_decays, total = _chunk_log_decays(log_lambda, heads, chunks, chunk, tail)
+    q, k, v = (t.unflatten(2, (chunks, chunk)) for t in (q, k, v))  # (batch, heads, chunks, C, dim)
+    log_mask, key_decays, query_decays, log_total = _chunk_log_decays(log_lambda, chunks, chunk, tail)
 
+    in_place = not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, log_lambda)))
     scores = q @ k.transpose(-1, -2)
-    if log_mask is not None:
-        scores = scores * torch.exp(log_mask)
-    numerator = scores @ v
-    denominator = scores.sum(-1) if scaled else None
-
-    if total is None:
-        chunk_decay = q.new_ones(chunks, 1, 1, 1, 1)
-    else:
-        chunk_decay = torch.exp(total[..., 0]).movedim(2, 0)[..., None, None].expand(chunks, -1, -1, 1, 1)
-    chunk_decay = chunk_decay.contiguous()
-    # forward, then backward: each chunk's keys decayed to its end (start) sum into one state update; the
-    # states run from the first (last) chunk on; each query reads the state decayed from its chunk's start (end)
-    forward_decays, backward_decays = position_decays[:2], position_decays[2:]
-    for (key_decay, query_decay), reverse in ((forward_decays, False), (backward_decays, True)):
-        decayed_keys = _decayed(k, key_decay)
-        updates = decayed_keys.transpose(-1, -2) @ v
-        if scaled:
-            updates = torch.cat([updates, decayed_keys.sum(-2)[..., None]], dim=-1)
-        states = _ChunkStates.apply(updates.movedim(2, 0).contiguous(), chunk_decay, reverse).movedim(0, 2)
-        read = _decayed(q, query_decay) @ states
-        if scaled:
-            numerator = numerator + read[..., :-1]
-            denominator = denominator + read[..., -1]
-        else:
-            numerator = numerator + read
-
-    def merge(t):
-        return t.flatten(2, 3)[:, :, :length]
-
-    return merge(numerator), merge(denominator) if scaled else None
+    scores = scores.mul_(torch.exp(log_mask)) if in_place else scores * torch.exp(log_mask)
+    out = scores @ v
+    # each chunk's keys, decayed to its end (forward) and start (backward), sum into one state update per
+    # direction; the states run from the first (last) chunk on; each query reads both states, decayed from its
+    # chunk's start (end), with one product over the two directions side by side
+    updates = _both_directions(k, key_decays).transpose(-1, -2) @ v
+    chunk_decay = torch.exp(log_total).expand(-1, heads, chunks, 1, 1)
+    states = _ChunkStates.apply(updates, chunk_decay)
+    read = _both_directions(q, query_decays)
+    batched = (out.flatten(0, 2), read.flatten(0, 2), states.flatten(0, 2))
+    out = (out.flatten(0, 2).baddbmm_(*batched[1:]) if in_place else torch.baddbmm(*batched)).view_as(out)
+    out = out.flatten(2, 3)[:, :, :length]
+    return _split_numerator(out, scaled)
 
 
 def _causal_scan(q, k, v, log_lambda):
@@ -399,7 +458,10 @@ def lion_attention(
     with torch.autocast(device_type=q.device.type, enabled=False):
         q_, k_, v_, log_lambda_ = _prepare(q, k, v, log_lambda, attention_mask)
         numerator, denominator = _FORMS[mode](q_, k_, v_, log_lambda_, chunk_size, scaled)
-        out = numerator / (denominator[..., None] + eps) if scaled else numerator
+        if scaled and not (torch.is_grad_enabled() and numerator.requires_grad):
+            out = numerator.div_(denominator[..., None] + eps)  # inference: no new (batch, heads, L, dv) tensor
+        else:
+            out = numerator / (denominator[..., None] + eps) if scaled else numerator
     return out.to(v.dtype)
 
 
