@@ -294,8 +294,9 @@ class LionGenerationConfig(GenerationConfig):
             `auto_parallel_max_length` tokens, chunk beyond.
         chunk_size (`int`, *optional*):
             Tokens per chunk of the chunk form at inference; None uses the model config's `chunk_size`.
-        auto_parallel_max_length (`int`, *optional*, defaults to 1024):
-            Longest input that `"auto"` runs in the parallel form (its L x L matrix grows quadratically).
+        auto_parallel_max_length (`int`, *optional*, defaults to 256):
+            Longest input that `"auto"` runs in the parallel form (its L x L matrix grows quadratically). On CPU
+            the chunk form (chunk size 64) is as fast at 256 tokens and faster beyond (`scripts/benchmark.py`).
         max_iterations (`int`, *optional*, defaults to 10):
             Rounds of mask-predict in `generate`: each round predicts every masked position, keeps the most
             confident predictions and re-masks the rest, so that all are filled after this many rounds.
@@ -309,7 +310,7 @@ class LionGenerationConfig(GenerationConfig):
         self,
         attention_mode: str = "auto",
         chunk_size: int | None = None,
-        auto_parallel_max_length: int = 1024,
+        auto_parallel_max_length: int = 256,
         max_iterations: int = 10,
         mask_token_id: int | None = None,
         **kwargs,

@@ -166,7 +166,7 @@ def test_generation_config_defaults_and_round_trip(tmp_path):
     assert (default.attention_mode, default.chunk_size, default.auto_parallel_max_length, default.max_iterations) == (
         "auto",
         None,
-        1024,
+        256,
         10,
     )
     config = LionGenerationConfig(

@@ -585,7 +585,7 @@ def forms_run(monkeypatch):
 def test_eval_mode_runs_the_generation_configs_form(forms_run):
     model = TESTER.build(LionBertModel, chunk_size=16)
     inputs = TESTER.prepare_inputs()
-    model(**inputs)  # default "auto": 9 tokens <= 1024 -> parallel
+    model(**inputs)  # default "auto": 9 tokens <= 256 -> parallel
     model.generation_config.attention_mode = "recurrent"
     model(**inputs)
     model.generation_config.update(attention_mode="chunk", chunk_size=4)
