@@ -29,12 +29,29 @@ def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
     return F.elu(x).add_(1.0)  # in place is safe: elu's backward reads its input, not its output
 
 
+class _SiluNorm(torch.autograd.Function):
+    """y = s / ||s|| with s = silu(x) + 0.5; backward dx = silu'(x) (dy - y (dy . y)) / ||s||. Written out so that
+    forward and backward each allocate one (..., head_dim) tensor (autograd's chain keeps and makes several)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        features = F.silu(x).add_(0.5)  # silu >= -0.279, so s > 0.22 and the norm never vanishes
+        norm = torch.linalg.vector_norm(features, dim=-1, keepdim=True)
+        features.div_(norm)
+        ctx.save_for_backward(x, features, norm)
+        return features
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, features, norm = ctx.saved_tensors
+        projection = (grad * features).sum(-1, keepdim=True)
+        dfeatures = torch.addcmul(grad, features, projection, value=-1.0).div_(norm)
+        return torch.ops.aten.silu_backward(dfeatures, x)
+
+
 def silu_norm(x: torch.Tensor) -> torch.Tensor:
     """silu(x) + 0.5, L2-normalised over the last (head) dim: positive features of unit norm, the LION-D/S default."""
-    s = F.silu(x).add_(0.5)  # silu >= -0.279, so s > 0.22 and the norm never vanishes
-    norm = torch.linalg.vector_norm(s, dim=-1, keepdim=True)
-    # in place when nothing needs the gradient: one (..., head_dim) tensor less per call
-    return s / norm if torch.is_grad_enabled() and s.requires_grad else s.div_(norm)
+    return _SiluNorm.apply(x)
 
 
 def identity(x: torch.Tensor) -> torch.Tensor:
@@ -164,9 +181,13 @@ def _masked_scores(q, k, log_lambda):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The three forms. Each takes prepared tensors (compute dtype, padding applied) and returns the numerator
-# (batch, heads, L, dv) and, when scaled, the denominator (batch, heads, L) (else None).
+# The three forms. Each takes prepared tensors (compute dtype, padding applied) and returns the output
+# (batch, heads, L, dv): the numerator over (denominator + eps) when scaled, the numerator alone otherwise.
 # ----------------------------------------------------------------------------------------------------------
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 def _with_ones_column(v, scaled):
@@ -174,8 +195,52 @@ def _with_ones_column(v, scaled):
     return torch.cat([v, torch.ones_like(v[..., :1])], dim=-1) if scaled else v
 
 
-def _split_numerator(out, scaled):
-    return (out[..., :-1], out[..., -1]) if scaled else (out, None)
+def _normalise(out, scaled, eps):
+    """Output of a product with ``_with_ones_column(v)``: numerator / (denominator + eps), in place at inference."""
+    if not scaled:
+        return out
+    numerator, denominator = out[..., :-1], out[..., -1:] + eps
+    return numerator / denominator if _needs_grad(out) else numerator.div_(denominator)
+
+
+def _normalised_gradients(grad, out, denominator):
+    """For out = numerator / denominator (denominator (..., L, 1), eps included): the gradient of the numerator,
+    grad / denominator, and of the denominator, -(grad . out) / denominator, per row."""
+    dnumerator = grad / denominator
+    return dnumerator, -(dnumerator * out).sum(-1, keepdim=True)
+
+
+class _LinearAttention(torch.autograd.Function):
+    """Without decay the mask is all ones and ``(Q K^T) V = Q (K^T V)``: the same sums in another order, with a
+    (d x dv) state instead of the L x L scores. Hand-written backward: autograd would keep several more
+    (batch, heads, L, d) tensors for the normalisation.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, scaled, eps):
+        state = k.transpose(-1, -2) @ v  # (batch, heads, d, dv)
+        out = q @ state
+        key_sum = denominator = None
+        if scaled:
+            key_sum = k.sum(-2)[..., None]  # (batch, heads, d, 1)
+            denominator = (q @ key_sum).add_(eps)
+            out.div_(denominator)
+        ctx.save_for_backward(q, k, v, state, key_sum, denominator, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, state, key_sum, denominator, out = ctx.saved_tensors
+        dnumerator, ddenominator = grad, None
+        if denominator is not None:
+            dnumerator, ddenominator = _normalised_gradients(grad, out, denominator)
+        dstate = q.transpose(-1, -2) @ dnumerator
+        dq = dnumerator @ state.transpose(-1, -2)
+        dk = v @ dstate.transpose(-1, -2)
+        if ddenominator is not None:
+            dq.add_(ddenominator * key_sum.transpose(-1, -2))
+            dk.add_((q.transpose(-1, -2) @ ddenominator).transpose(-1, -2))
+        return dq, dk, k @ dstate, None, None
 
 
 def _log_decay_gradient(dlog_mask: torch.Tensor, log_lambda: torch.Tensor) -> torch.Tensor:
@@ -201,7 +266,8 @@ def _log_decay_gradient(dlog_mask: torch.Tensor, log_lambda: torch.Tensor) -> to
 
 
 class _MaskedAttention(torch.autograd.Function):
-    """``((Q K^T) * M) @ V`` with M the decay mask of log_lambda, and a hand-written backward pass.
+    """``((Q K^T) * M) @ V``, normalised by the row sums when scaled, M the decay mask of log_lambda, with a
+    hand-written backward pass.
 
     Autograd through the mask construction would keep and revisit about ten (batch, heads, L, L) tensors; here the
     forward keeps two (the masked scores A and the mask M) and the backward makes two more passes over them,
@@ -209,32 +275,40 @@ class _MaskedAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, log_lambda):
+    def forward(ctx, q, k, v, log_lambda, scaled, eps):
         mask = lion_decay_mask(log_lambda.detach(), q.shape[-2])
         scores = (q @ k.transpose(-1, -2)).mul_(mask)
-        ctx.save_for_backward(q, k, v, log_lambda, scores, mask)
-        return scores @ v
+        out = scores @ v
+        denominator = None
+        if scaled:
+            denominator = scores.sum(-1, keepdim=True).add_(eps)
+            out.div_(denominator)
+        ctx.save_for_backward(q, k, v, log_lambda, scores, mask, denominator, out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, log_lambda, scores, mask = ctx.saved_tensors
-        dv = scores.transpose(-1, -2) @ grad if ctx.needs_input_grad[2] else None
-        dscores = grad @ v.transpose(-1, -2)
+        q, k, v, log_lambda, scores, mask, denominator, out = ctx.saved_tensors
+        dnumerator, ddenominator = grad, None
+        if denominator is not None:
+            dnumerator, ddenominator = _normalised_gradients(grad, out, denominator)
+        dv = scores.transpose(-1, -2) @ dnumerator if ctx.needs_input_grad[2] else None
+        dscores = dnumerator @ v.transpose(-1, -2)
+        if ddenominator is not None:
+            dscores.add_(ddenominator)
         dlog_lambda = None
         if ctx.needs_input_grad[3]:
             dlog_lambda = _log_decay_gradient(dscores * scores, log_lambda)
         dscores.mul_(mask)
         dq = dscores @ k if ctx.needs_input_grad[0] else None
         dk = dscores.transpose(-1, -2) @ q if ctx.needs_input_grad[1] else None
-        return dq, dk, dv, dlog_lambda
+        return dq, dk, dv, dlog_lambda, None, None
 
 
-def _parallel_form(q, k, v, log_lambda, chunk_size, scaled):
-    v = _with_ones_column(v, scaled)
+def _parallel_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     if log_lambda is None:
-        # no mask: (Q K^T) V is Q (K^T V), the same sums in another order, without the L x L scores
-        return _split_numerator(q @ (k.transpose(-1, -2) @ v), scaled)
-    return _split_numerator(_MaskedAttention.apply(q, k, v, log_lambda), scaled)
+        return _LinearAttention.apply(q, k, v, scaled, eps)
+    return _MaskedAttention.apply(q, k, v, log_lambda, scaled, eps)
 
 
 def _scan_chunk_states(updates: torch.Tensor, decay: torch.Tensor, reverse: bool) -> torch.Tensor:
@@ -308,11 +382,11 @@ def _both_directions(x, log_decay):
     return (x[..., None, :] * torch.exp(log_decay)[..., None]).flatten(-2)
 
 
-def _chunk_form(q, k, v, log_lambda, chunk_size, scaled):
+def _chunk_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     if log_lambda is None:
         # without decay the state is the same sum for every chunk: the chunk form is Q (K^T V) as in the
         # parallel form, with no chunk loop at all
-        return _parallel_form(q, k, v, None, chunk_size, scaled)
+        return _LinearAttention.apply(q, k, v, scaled, eps)
     batch, heads, length, _ = q.shape
     chunk = min(chunk_size, length)
     chunks = math.ceil(length / chunk)
@@ -323,7 +397,7 @@ def _chunk_form(q, k, v, log_lambda, chunk_size, scaled):
     q, k, v = (t.unflatten(2, (chunks, chunk)) for t in (q, k, v))  # (batch, heads, chunks, C, dim)
     log_mask, key_decays, query_decays, log_total = _chunk_log_decays(log_lambda, chunks, chunk, tail)
 
-    in_place = not (torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v, log_lambda)))
+    in_place = not _needs_grad(q, k, v, log_lambda)
     scores = q @ k.transpose(-1, -2)
     scores = scores.mul_(torch.exp(log_mask)) if in_place else scores * torch.exp(log_mask)
     out = scores @ v
@@ -336,8 +410,7 @@ def _chunk_form(q, k, v, log_lambda, chunk_size, scaled):
     read = _both_directions(q, query_decays)
     batched = (out.flatten(0, 2), read.flatten(0, 2), states.flatten(0, 2))
     out = (out.flatten(0, 2).baddbmm_(*batched[1:]) if in_place else torch.baddbmm(*batched)).view_as(out)
-    out = out.flatten(2, 3)[:, :, :length]
-    return _split_numerator(out, scaled)
+    return _normalise(out.flatten(2, 3)[:, :, :length], scaled, eps)
 
 
 def _causal_scan(q, k, v, log_lambda):
@@ -398,19 +471,18 @@ class _CausalScan(torch.autograd.Function):
         return tuple(None if g is None else g.to(dtype) for g in (dq, dk, dv)) + (dlog_lambda,)
 
 
-def _recurrent_form(q, k, v, log_lambda, chunk_size, scaled):
-    batch, heads, length, dv = v.shape
+def _recurrent_form(q, k, v, log_lambda, chunk_size, scaled, eps):
+    batch, heads, length, _ = v.shape
     if log_lambda is None:
         log_lambda = q.new_zeros(batch, heads, length)
     elif log_lambda.dim() == 1:
         log_lambda = log_lambda[None, :, None].expand(batch, heads, length)
-    if scaled:  # a column of ones turns the value sums into the denominator too
-        v = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)
+    v = _with_ones_column(v, scaled)
     forward = _CausalScan.apply(q, k, v, log_lambda)
     backward = _CausalScan.apply(q.flip(2), k.flip(2), v.flip(2), log_lambda.flip(2)).flip(2)
     # both directions count the diagonal term (q_i . k_i) v_i: remove one
     out = forward + backward - (q * k).sum(-1, keepdim=True) * v
-    return (out[..., :dv], out[..., dv]) if scaled else (out, None)
+    return _normalise(out, scaled, eps)
 
 
 _FORMS = {"parallel": _parallel_form, "chunk": _chunk_form, "recurrent": _recurrent_form}
@@ -457,11 +529,7 @@ def lion_attention(
     _check_arguments(q, k, v, log_lambda, attention_mask, mode, chunk_size)
     with torch.autocast(device_type=q.device.type, enabled=False):
         q_, k_, v_, log_lambda_ = _prepare(q, k, v, log_lambda, attention_mask)
-        numerator, denominator = _FORMS[mode](q_, k_, v_, log_lambda_, chunk_size, scaled)
-        if scaled and not (torch.is_grad_enabled() and numerator.requires_grad):
-            out = numerator.div_(denominator[..., None] + eps)  # inference: no new (batch, heads, L, dv) tensor
-        else:
-            out = numerator / (denominator[..., None] + eps) if scaled else numerator
+        out = _FORMS[mode](q_, k_, v_, log_lambda_, chunk_size, scaled, eps)
     return out.to(v.dtype)
 
 

@@ -681,6 +681,24 @@ def test_feature_maps():
     assert torch.equal(identity(x), x)
 
 
+@pytest.mark.parametrize("name", ["elu_plus_one", "silu_norm"])
+def test_feature_map_gradients_match_autograd_of_the_spec(name):
+    """The feature maps have hand-written or in-place backward paths: their gradients must equal autograd's
+    through the spec's formula, and a float32 call must not touch its input."""
+    spec = {"elu_plus_one": _spec_elu_plus_one, "silu_norm": _spec_silu_norm}[name]
+    x = (3.0 * torch.randn(2, 3, 17, 8, dtype=torch.float64)).requires_grad_()
+    grad = torch.randn(2, 3, 17, 8, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(FEATURE_MAPS[name](x), x, grad)
+    (expected,) = torch.autograd.grad(spec(x), x, grad)
+    assert_rel_close(ours, expected, 1e-12, f"{name} gradient")
+    assert torch.autograd.gradcheck(FEATURE_MAPS[name], (x[:1, :1, :3].detach().requires_grad_(),))
+    x32 = torch.randn(4, 8)
+    before = x32.clone()
+    with torch.inference_mode():
+        FEATURE_MAPS[name](x32)
+    assert torch.equal(x32, before)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 10. Property-based: random shapes, chunk sizes and padding, all forms against the reference
 # ----------------------------------------------------------------------------------------------------------
