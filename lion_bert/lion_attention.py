@@ -413,62 +413,65 @@ def _chunk_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     return _normalise(out.flatten(2, 3)[:, :, :length], scaled, eps)
 
 
-def _causal_scan(q, k, v, log_lambda):
-    """o_i = q_i^T S_i, S_i = lambda_i S_{i-1} + k_i v_i^T, one token at a time, never storing the S_i.
+def _causal_scan(q, k, v, log_lambda, reverse=False):
+    """o_i = q_i^T S_i, S_i = lambda_i S_{i-1} + k_i v_i^T, one token at a time, never storing the S_i; with
+    ``reverse`` the scan runs from the last token down (S_i = lambda_i S_{i+1} + k_i v_i^T).
 
-    q, k: (batch, heads, L, d); v: (batch, heads, L, dv); log_lambda: (batch, heads, L). Returns (batch,
-    heads, L, dv). Memory: one (d x dv) state per batch and head plus the outputs.
+    q, k: (batch, heads, L, d); v: (batch, heads, L, dv); log_lambda: (batch, heads, L); any strides (the inputs
+    are read one token at a time, never copied whole). Returns (batch, heads, L, dv). Memory: one (d x dv) state
+    per batch and head plus the outputs.
     """
     batch, heads, length, dim = q.shape
-    q, k, v = (t.reshape(batch * heads, length, t.shape[-1]) for t in (q, k, v))
-    decay = torch.exp(log_lambda).reshape(batch * heads, length, 1, 1)
-    state = q.new_zeros(batch * heads, dim, v.shape[-1])
-    out = q.new_empty(batch * heads, length, v.shape[-1])
-    for i in range(length):
-        state.mul_(decay[:, i]).baddbmm_(k[:, i, :, None], v[:, i, None, :])
-        out[:, i] = torch.bmm(q[:, i, None, :], state)[:, 0]
-    return out.reshape(batch, heads, length, -1)
+    dv = v.shape[-1]
+    decay = torch.exp(log_lambda)
+    state = q.new_zeros(batch * heads, dim, dv)
+    out = q.new_empty(batch, heads, length, dv)
+    for i in range(length - 1, -1, -1) if reverse else range(length):
+        state.mul_(decay[:, :, i].reshape(-1, 1, 1))
+        state.baddbmm_(k[:, :, i].reshape(-1, dim, 1), v[:, :, i].reshape(-1, 1, dv))
+        out[:, :, i] = torch.bmm(q[:, :, i].reshape(-1, 1, dim), state).view(batch, heads, dv)
+    return out
 
 
 class _CausalScan(torch.autograd.Function):
     """Differentiable ``_causal_scan`` whose backward pass is three more scans, so training memory stays
-    O(L * d) as well. With M_ij the forward-part mask and g the output gradient:
+    O(L * d) as well. With M_ij the forward-part mask and g the output gradient (for a reverse scan, mirror
+    every order):
 
-        dq_i = sum_{j<=i} M_ij (g_i . v_j) k_j     a causal scan with (query, key, value) = (g, v, k)
-        dk_i = sum_{t>=i} M_ti (v_i . g_t) q_t     an anti-causal scan with (v, g, q), decay shifted by one
-        dv_i = sum_{t>=i} M_ti (k_i . q_t) g_t     an anti-causal scan with (k, q, g), decay shifted by one
+        dq_i = sum_{j<=i} M_ij (g_i . v_j) k_j     a scan in the same direction with (query, key, value) = (g, v, k)
+        dk_i = sum_{t>=i} M_ti (v_i . g_t) q_t     a scan the other way with (v, g, q), decay shifted by one
+        dv_i = sum_{t>=i} M_ti (k_i . q_t) g_t     a scan the other way with (k, q, g), decay shifted by one
         dlog_lambda_i = sum_{t>=i} (q_t . dq_t - k_t . dk_t)
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, log_lambda):
+    def forward(ctx, q, k, v, log_lambda, reverse):
         ctx.save_for_backward(q, k, v, log_lambda)
-        return _causal_scan(q, k, v, log_lambda)
+        ctx.reverse = reverse
+        return _causal_scan(q, k, v, log_lambda, reverse)
 
     @staticmethod
     def backward(ctx, grad):
         q, k, v, log_lambda = ctx.saved_tensors
+        reverse = ctx.reverse
         dtype = q.dtype
         need_log_lambda = ctx.needs_input_grad[3]
         if need_log_lambda:
             # dlog_lambda is a small difference of two long running sums of dq and dk terms: float32 scans
             # would lose it to rounding, so these scans run in float64 (they are bound by per-step overhead)
             q, k, v, log_lambda, grad = (t.double() for t in (q, k, v, log_lambda, grad))
-        grad = grad.contiguous()
-        # the anti-causal mask M_ti covers (i, t]: the decay of the token after each position
-        next_log_lambda = F.pad(log_lambda[..., 1:], (0, 1))
+        # the scan the other way covers (i, t]: each position takes the decay of its neighbour in the scan's order
+        shifted = F.pad(log_lambda[..., :-1], (1, 0)) if reverse else F.pad(log_lambda[..., 1:], (0, 1))
 
-        def anti_causal(a, b, c):
-            return _causal_scan(a.flip(2), b.flip(2), c.flip(2), next_log_lambda.flip(2)).flip(2)
-
-        dq = _causal_scan(grad, v, k, log_lambda) if ctx.needs_input_grad[0] or need_log_lambda else None
-        dk = anti_causal(v, grad, q) if ctx.needs_input_grad[1] or need_log_lambda else None
-        dv = anti_causal(k, q, grad) if ctx.needs_input_grad[2] else None
+        dq = _causal_scan(grad, v, k, log_lambda, reverse) if ctx.needs_input_grad[0] or need_log_lambda else None
+        dk = _causal_scan(v, grad, q, shifted, not reverse) if ctx.needs_input_grad[1] or need_log_lambda else None
+        dv = _causal_scan(k, q, grad, shifted, not reverse) if ctx.needs_input_grad[2] else None
         dlog_lambda = None
         if need_log_lambda:
             per_token = (q * dq).sum(-1) - (k * dk).sum(-1)
-            dlog_lambda = per_token.flip(-1).cumsum(-1).flip(-1).to(dtype)
-        return tuple(None if g is None else g.to(dtype) for g in (dq, dk, dv)) + (dlog_lambda,)
+            suffix_sums = per_token.cumsum(-1) if reverse else per_token.flip(-1).cumsum(-1).flip(-1)
+            dlog_lambda = suffix_sums.to(dtype)
+        return tuple(None if g is None else g.to(dtype) for g in (dq, dk, dv)) + (dlog_lambda, None)
 
 
 def _recurrent_form(q, k, v, log_lambda, chunk_size, scaled, eps):
@@ -478,10 +481,14 @@ def _recurrent_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     elif log_lambda.dim() == 1:
         log_lambda = log_lambda[None, :, None].expand(batch, heads, length)
     v = _with_ones_column(v, scaled)
-    forward = _CausalScan.apply(q, k, v, log_lambda)
-    backward = _CausalScan.apply(q.flip(2), k.flip(2), v.flip(2), log_lambda.flip(2)).flip(2)
+    out = _CausalScan.apply(q, k, v, log_lambda, False)
+    backward = _CausalScan.apply(q, k, v, log_lambda, True)
     # both directions count the diagonal term (q_i . k_i) v_i: remove one
-    out = forward + backward - (q * k).sum(-1, keepdim=True) * v
+    diagonal = (q * k).sum(-1, keepdim=True)
+    if _needs_grad(out):
+        out = out + backward - diagonal * v
+    else:
+        out.add_(backward).addcmul_(diagonal, v, value=-1.0)
     return _normalise(out, scaled, eps)
 
 
