@@ -15,10 +15,16 @@ recurrent) is chosen per call by :meth:`LionBertPreTrainedModel.resolve_attentio
 :func:`lion_attention` as ``mode=``.
 """
 
+import glob
+import itertools
+import json
+import os
 from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
+from huggingface_hub import try_to_load_from_cache
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from transformers import initialization as init
@@ -34,7 +40,7 @@ from transformers.modeling_outputs import (
 )
 from transformers.modeling_utils import PreTrainedModel
 from transformers.pytorch_utils import apply_chunking_to_forward
-from transformers.utils import logging
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, logging
 
 from .configuration_lion_bert import GENERATION_ATTENTION_MODES, LionBertConfig, LionGenerationConfig
 from .lion_attention import FEATURE_MAPS, lion_attention, lion_attention_weights
@@ -376,6 +382,78 @@ class LionBertOnlyMLMHead(nn.Module):
 # Pretrained model base
 # ----------------------------------------------------------------------------------------------------------------
 
+# pickled weight files that from_pretrained refuses by default (unpickling can run arbitrary code)
+PICKLED_WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def _safetensors_candidates(pretrained_model_name_or_path, kwargs) -> list[str]:
+    """The local safetensors files `from_pretrained` may have read: those of a folder, the file itself, or the Hub
+    checkpoint's files in the local cache (never downloads)."""
+    path = os.fspath(pretrained_model_name_or_path)
+    subfolder = kwargs.get("subfolder") or ""
+    if os.path.isdir(path):
+        return sorted(glob.glob(os.path.join(glob.escape(os.path.join(path, subfolder)), "*.safetensors")))
+    if os.path.isfile(path):
+        return [path]
+
+    def cached(name):
+        found = try_to_load_from_cache(
+            path, f"{subfolder}/{name}" if subfolder else name, cache_dir=kwargs.get("cache_dir"),
+            revision=kwargs.get("revision"),
+        )
+        return found if isinstance(found, str) else None
+
+    variant = kwargs.get("variant")
+    single, index = (
+        name if not variant else name.replace(".safetensors", f".{variant}.safetensors")
+        for name in (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME)
+    )
+    files = [cached(single)]
+    index_file = cached(index)
+    if index_file is not None:
+        try:
+            with open(index_file, encoding="utf-8") as handle:
+                files += [cached(shard) for shard in sorted(set(json.load(handle)["weight_map"].values()))]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return [f for f in files if f is not None]
+
+
+def _unreadable_safetensors(files: list[str]) -> list[str]:
+    """The files among `files` whose header safetensors rejects: truncated (the header no longer covers the file) or
+    corrupted. (A flipped byte in the tensor data itself is not detectable: safetensors carries no checksum.)"""
+    broken = []
+    for file in files:
+        try:
+            with safe_open(file, framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            broken.append(file)
+    return broken
+
+
+def _own_cpu_memory(model: nn.Module):
+    """Give every CPU parameter and buffer of a loaded model its own memory.
+
+    transformers memory-maps safetensors files and keeps the weights as views of the mapping. Such weights sit at
+    arbitrary byte offsets, where the CPU kernels take other vectorised paths and round differently, so the loaded model
+    would not reproduce the saved one bit for bit; and they read the file for as long as the model lives, so
+    truncating or overwriting the file in place (e.g. shutil.copy onto it) would kill the process with SIGBUS. A copy
+    per tensor costs one read of the weights, which the first forward pass does anyway.
+    """
+    with torch.no_grad():
+        for tensor in itertools.chain(model.parameters(), model.buffers()):  # tied weights come once
+            if tensor.device.type == "cpu":
+                tensor.data = tensor.data.clone()  # the allocator aligns to 64 bytes
+
+
+def _pickled_weights(pretrained_model_name_or_path, kwargs) -> list[str]:
+    """Pickled weight files (pytorch_model.bin, ...) of a local folder; empty for a Hub id."""
+    folder = os.path.join(os.fspath(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
+    if not os.path.isdir(folder):
+        return []
+    return sorted(name for name in os.listdir(folder) if name.endswith(PICKLED_WEIGHT_SUFFIXES))
+
 
 class LionBertPreTrainedModel(PreTrainedModel):
     """Weight initialisation, checkpoint loading/saving and the choice of LION form shared by all LionBert classes.
@@ -410,6 +488,45 @@ class LionBertPreTrainedModel(PreTrainedModel):
     def can_generate(cls) -> bool:
         """True: every LionBert model has a `generation_config` (see the class docstring)."""
         return True
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, reading weights from safetensors only unless told otherwise.
+
+        `use_safetensors` defaults to True here (transformers' default, None, falls back to `pytorch_model.bin`): a
+        checkpoint whose weights exist only as a pickle raises an OSError instead of being unpickled. Pass
+        `use_safetensors=False` to read such a file you trust (transformers reads it with
+        `torch.load(weights_only=True)`), then re-save it with `save_pretrained`, which writes safetensors.
+
+        A truncated or corrupted safetensors file raises an OSError naming the file and the fix (download again,
+        or re-save), where safetensors alone says only "Error while deserializing header".
+        """
+        defaulted = kwargs.get("use_safetensors") is None
+        if defaulted:
+            kwargs["use_safetensors"] = True
+        try:
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except SafetensorError as error:
+            candidates = _safetensors_candidates(pretrained_model_name_or_path, kwargs)
+            broken = _unreadable_safetensors(candidates) or candidates or [os.fspath(pretrained_model_name_or_path)]
+            raise OSError(
+                f"Cannot read the safetensors weights {', '.join(broken)}: {error}. The file is truncated or "
+                f"corrupted (an interrupted download, copy or save): download it again (for a Hub model, "
+                f"from_pretrained(..., force_download=True)) or re-save the model with save_pretrained()."
+            ) from error
+        except OSError as error:
+            if not defaulted or SAFE_WEIGHTS_NAME not in str(error):
+                raise
+            pickles = _pickled_weights(pretrained_model_name_or_path, kwargs)
+            found = f" It holds {', '.join(pickles)}, a pickle." if pickles else ""
+            raise OSError(
+                f"{error}\nLionBert reads weights from safetensors only by default, as unpickling a file can run "
+                f"arbitrary code.{found} If you trust the checkpoint, load it once with use_safetensors=False "
+                f"(read with torch.load(weights_only=True)) and re-save it with save_pretrained(), which writes "
+                f"{SAFE_WEIGHTS_NAME}."
+            ) from error
+        _own_cpu_memory(loaded[0] if isinstance(loaded, tuple) else loaded)  # a tuple with output_loading_info=True
+        return loaded
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -497,8 +614,34 @@ class LionBertPreTrainedModel(PreTrainedModel):
         return super().save_pretrained(save_directory, *args, **kwargs)
 
 
-def _check_inputs(config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds):
-    """Validate the inputs of LionBertModel.forward before any compute; returns (batch, length)."""
+def _id_range(name: str, ids: torch.Tensor) -> tuple[int, int] | None:
+    """(smallest, largest) value of an index tensor for an nn.Embedding, None when it is empty (batch size 0).
+
+    The embeddings take int64/int32 indices only, and would otherwise fail deep inside (an IndexError on CPU, a
+    device-side assert that poisons the CUDA context on GPU), so ids are checked here, before any compute.
+    """
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{name} must be a torch.long (or torch.int) tensor of indices, got dtype {ids.dtype}.")
+    if ids.numel() == 0:
+        return None
+    return int(ids.min()), int(ids.max())
+
+
+def _check_ids(name: str, ids: torch.Tensor, size: int, fix: str):
+    """ids must hold values in [0, size) (rows of an embedding); `fix` tells the user what to do otherwise."""
+    bounds = _id_range(name, ids)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= size):
+        raise ValueError(f"{name} must hold values in [0, {size}), got values from {bounds[0]} to {bounds[1]}. {fix}")
+
+
+def _check_inputs(
+    config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, vocab_size: int | None = None
+):
+    """Validate the inputs of LionBertModel.forward before any compute; returns (batch, length).
+
+    `vocab_size`: rows of the word embedding (defaults to `config.vocab_size`). A batch of size 0 is valid (the
+    outputs are empty); a sequence of length 0 is not (there is no first token for the pooler, nothing to attend).
+    """
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("You must specify exactly one of input_ids or inputs_embeds.")
     if input_ids is not None:
@@ -512,6 +655,12 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, position_id
                 f"got {tuple(inputs_embeds.shape)}."
             )
         batch, length = inputs_embeds.shape[:2]
+    if length == 0:
+        name = "input_ids" if input_ids is not None else "inputs_embeds"
+        raise ValueError(
+            f"{name} has sequence_length 0 (batch_size {batch}): LionBert needs at least one token per sequence. "
+            f"Tokenizers add [CLS] and [SEP] even to an empty text; drop empty inputs before the model."
+        )
     for name, tensor in (("attention_mask", attention_mask), ("token_type_ids", token_type_ids)):
         if tensor is not None and tuple(tensor.shape) != (batch, length):
             raise ValueError(
@@ -522,8 +671,25 @@ def _check_inputs(config, input_ids, attention_mask, token_type_ids, position_id
         raise ValueError(
             f"position_ids must have shape (batch_size, {length}) or (1, {length}), got {tuple(position_ids.shape)}."
         )
-    if config.resolved_position_embedding_type == "absolute":
-        longest = length if position_ids is None else int(position_ids.max()) + 1
+    if input_ids is not None:
+        vocab_size = config.vocab_size if vocab_size is None else vocab_size
+        _check_ids(
+            "input_ids", input_ids, vocab_size,
+            f"The model's vocabulary has {vocab_size} tokens: use the tokenizer saved with the model, or after adding "
+            f"tokens call model.resize_token_embeddings(len(tokenizer)).",
+        )
+    if token_type_ids is not None:
+        _check_ids(
+            "token_type_ids", token_type_ids, config.type_vocab_size,
+            f"The model has type_vocab_size={config.type_vocab_size} segments (0 = first text, 1 = second).",
+        )
+    if config.resolved_position_embedding_type == "absolute":  # else position_ids are unused
+        longest = length
+        bounds = None if position_ids is None else _id_range("position_ids", position_ids)
+        if bounds is not None:
+            if bounds[0] < 0:
+                raise ValueError(f"position_ids must be >= 0 (positions count from 0), got {bounds[0]}.")
+            longest = bounds[1] + 1
         if longest > config.max_position_embeddings:
             raise ValueError(
                 f"The input needs {longest} positions but the model has max_position_embeddings="
@@ -597,7 +763,10 @@ class LionBertModel(LionBertPreTrainedModel):
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        _, length = _check_inputs(self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        _, length = _check_inputs(
+            self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+            vocab_size=self.embeddings.word_embeddings.num_embeddings,
+        )
         form = self.resolve_attention_form(length, attention_mode, chunk_size)
         if attention_mask is not None:
             attention_mask = attention_mask.bool()
@@ -861,7 +1030,8 @@ class LionBertForMultipleChoice(LionBertPreTrainedModel):
         num_choices = first.shape[1]
 
         def flat(tensor):
-            return None if tensor is None else tensor.reshape(-1, *tensor.shape[2:])
+            # flatten(0, 1), not reshape(-1, ...): an empty input keeps its shape, so the base model names the problem
+            return None if tensor is None else tensor.flatten(0, 1)
 
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
         outputs = self.bert(

@@ -15,6 +15,30 @@ logger = logging.get_logger(__name__)
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
+def check_unicode(name: str, text, where: str = "") -> None:
+    """Raise ValueError if a string in `text` (a str, or lists/tuples of them, nested) holds a lone surrogate.
+
+    Lone surrogates (U+D800..U+DFFF) are valid in a Python str but not in Unicode text: the Rust tokenizer rejects
+    them with an unrelated TypeError, so they are reported here with their position and the fix.
+    """
+    if isinstance(text, str):
+        if text.isascii():
+            return
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:  # only surrogates fail to encode as UTF-8
+            char = text[error.start]
+            raise ValueError(
+                f"{name}{where} holds the lone surrogate U+{ord(char):04X} at character {error.start}, which is not "
+                f"valid Unicode and cannot be tokenized. It usually comes from bytes decoded with "
+                f"errors='surrogateescape' or from broken UTF-16 or JSON: clean the text first, e.g. "
+                f"text.encode('utf-8', errors='replace').decode('utf-8')."
+            ) from None
+    elif isinstance(text, (list, tuple)):
+        for i, item in enumerate(text):
+            check_unicode(name, item, f"{where}[{i}]")
+
+
 class LionBertTokenizer(BertTokenizer):
     r"""
     The BERT WordPiece tokenizer (uncased by default, `[CLS] A [SEP] B [SEP]` templates), under its own name so that
@@ -22,7 +46,16 @@ class LionBertTokenizer(BertTokenizer):
     [`~transformers.BertTokenizer`]; load the bert-base-uncased vocabulary with
     `LionBertTokenizer.from_pretrained(<folder with vocab.txt / tokenizer.json>)`, or train a new one with
     [`train_wordpiece_tokenizer`].
+
+    Any str is accepted (empty, control characters, emoji, any script; unknown characters become `[UNK]`), except
+    one holding a lone surrogate, which raises a ValueError naming its position (see [`check_unicode`]).
     """
+
+    def _encode_plus(self, text=None, text_pair=None, *args, **kwargs):
+        # the funnel of __call__, encode and tokenize (text_target arrives here as `text`)
+        check_unicode("text", text)
+        check_unicode("text_pair", text_pair)
+        return super()._encode_plus(text, text_pair, *args, **kwargs)
 
 
 def train_wordpiece_tokenizer(
@@ -82,4 +115,4 @@ def train_wordpiece_tokenizer(
     )
 
 
-__all__ = ["LionBertTokenizer", "train_wordpiece_tokenizer"]
+__all__ = ["LionBertTokenizer", "check_unicode", "train_wordpiece_tokenizer"]
