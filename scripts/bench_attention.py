@@ -30,10 +30,6 @@ import argparse
 import importlib.util
 import inspect
 import json
-import multiprocessing
-import os
-import platform
-import resource
 import statistics
 import sys
 import time
@@ -44,6 +40,23 @@ import torch.nn.functional as F
 
 if importlib.util.find_spec("lion_bert") is None:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if str(Path(__file__).resolve().parent) not in sys.path:  # bench_utils, also when loaded from another folder
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_utils import (  # noqa: E402
+    MATMUL_SIZE,
+    MIB,
+    available_memory_gib,
+    child_context,
+    machine_info,
+    markdown_table,
+    matmul_flop_rate,
+    number,
+    peak_rss_mib,
+    reset_peak_rss,
+    run_in_child,
+    time_runs,
+)
 
 # lion_bert is imported where attention runs, in the children (see make_case and run_benchmark): importing it
 # imports transformers, seconds the parent process need not spend.
@@ -53,9 +66,6 @@ FEATURE_MAP_OF_VARIANT = {"lion_lit": "elu_plus_one", "lion_d": "silu_norm", "li
 SDPA = "sdpa"  # the baseline's variant and mode
 QUADRATIC_MODES = ("parallel", SDPA)  # time and memory grow as L^2 (others: as L)
 PASSES = ("forward", "forward_backward")
-MATMUL_SIZE = 2048
-MIB = 2**20
-RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
 
 # Lower bounds of a case's cost, before any measurement of it: see `estimate`.
 BACKWARD_FLOP_FACTOR = 3  # forward+backward FLOPs of a chain of matmuls over its forward FLOPs
@@ -140,31 +150,6 @@ def make_case(variant, mode, batch, heads, length, head_dim, chunk_size):
     return [t.requires_grad_() for t in inputs], attention
 
 
-def reset_peak_rss():
-    """Lower this process's peak RSS to its current RSS (Linux >= 4.0). False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * RU_MAXRSS_BYTES / MIB
-
-
-def time_runs(function, repeats):
-    """Seconds of each of ``repeats`` calls, after one warm-up call."""
-    function()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
 def run_case(spec, connection):
     """Child process: run the passes ``spec["passes"]`` of one case, sending (pass name, result) after each."""
     torch.set_num_threads(spec["threads"])
@@ -201,68 +186,9 @@ def run_case(spec, connection):
     connection.close()
 
 
-def run_in_child(context, spec, timeout):
-    """Run one case in a fresh child process: {pass name: result} for every pass in spec["passes"]."""
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=run_case, args=(spec, sender))
-    child.start()
-    sender.close()
-    results, deadline, timed_out = {}, time.monotonic() + timeout, False
-    while len(results) < len(spec["passes"]):
-        if not receiver.poll(max(0.0, deadline - time.monotonic())):
-            timed_out = True
-            child.kill()
-            break
-        try:
-            name, result = receiver.recv()
-        except EOFError:  # the child exited
-            break
-        results[name] = result
-    child.join()
-    if timed_out:
-        reason = f"timed out after {timeout:.0f} s"
-    elif child.exitcode == -9:
-        reason = "child killed (out of memory?)"
-    else:
-        reason = f"child exited with code {child.exitcode}"
-    for name in spec["passes"]:
-        results.setdefault(name, {"status": "failed", "reason": reason})
-    return results
-
-
 # ----------------------------------------------------------------------------------------------------------
 # The whole benchmark
 # ----------------------------------------------------------------------------------------------------------
-
-
-def machine_info():
-    cpu = platform.processor() or "unknown"
-    if Path("/proc/cpuinfo").is_file():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def available_memory_gib():
-    """MemAvailable of /proc/meminfo, or the physical memory where there is no /proc."""
-    if Path("/proc/meminfo").is_file():
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
-
-
-def matmul_flop_rate(repeats):
-    """FLOP/s of a float32 MATMUL_SIZE^3 matmul: the median of max(repeats, 3) runs after one warm-up."""
-    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
-    return 2 * MATMUL_SIZE**3 / statistics.median(time_runs(lambda: a @ b, max(repeats, 3)))
 
 
 def plan_passes(args, mode, length, flops, lxl_bytes, matmul_rate, last_measured, failed_at):
@@ -292,9 +218,7 @@ def run_benchmark(args):
     # children forked from a server that imported lion_bert (and so torch and transformers) once start in
     # milliseconds, not seconds; run_case resets the peak RSS they inherit. Where that is impossible, children
     # are spawned fresh instead.
-    context = multiprocessing.get_context("forkserver" if reset_peak_rss() else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["lion_bert.lion_attention"])
+    context = child_context(["lion_bert.lion_attention"])
     matmul_rate = matmul_flop_rate(args.repeats)
     print(f"matmul {MATMUL_SIZE}^3 float32: {matmul_rate / 1e9:.1f} GFLOP/s", file=sys.stderr)
 
@@ -317,7 +241,7 @@ def run_benchmark(args):
                             head_dim=args.head_dim, chunk_size=chunk_size, repeats=args.repeats,
                             threads=args.threads, passes=to_run)
                 timeout = CHILD_TIMEOUT_FACTOR * args.max_seconds_per_case * len(to_run) + 60
-                plan.update(run_in_child(context, spec, timeout))
+                plan.update(run_in_child(context, run_case, spec, to_run, timeout))
             for name, result in plan.items():
                 if result["status"] == "ok":
                     history[name] = (length, min(result["ms_runs"]) / 1e3, result["peak_rss_growth_mib"])
@@ -369,10 +293,6 @@ def run_benchmark(args):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def number(x):
-    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
-
-
 def time_cell(result):
     return number(result["ms"]) if result["status"] == "ok" else f"{result['status']}: {result['reason']}"
 
@@ -380,11 +300,6 @@ def time_cell(result):
 def peak_cell(record):
     return " / ".join(number(record[name]["peak_rss_growth_mib"]) if record[name]["status"] == "ok" else "-"
                       for name in PASSES)
-
-
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def render_markdown(report):
