@@ -125,6 +125,9 @@ DECAY_KINDS: dict[str, DecayKind] = {
 
 
 def _lion_kernel(module, q, k, v, log_lambda, attention_mask, form, output_attentions):
+    # q, k, v are transposed views of the projections; the products in lion_attention batch over (batch, heads) and
+    # would each copy them again, forward and backward: one contiguous copy here saves 2-3% of a training step
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     q, k = module.feature_map(q), module.feature_map(k)
     dropout = module.dropout.p if module.training else 0.0
     if dropout > 0 and form.mode != "parallel" and not output_attentions:

@@ -142,6 +142,7 @@ from lion_bert import (  # noqa: E402
 if str(SCRIPTS_DIR) not in sys.path:
     sys.path.insert(0, str(SCRIPTS_DIR))
 from metrics.glue.glue import TASK_METRICS  # noqa: E402  (the official metric(s) of each task, headline first)
+from distributed_utils import leave_process_group  # noqa: E402
 from model_card import (  # noqa: E402  (scripts/model_card.py: card renderer and atomic writers)
     atomic_write_json,
     atomic_write_text,
@@ -1234,3 +1235,4 @@ def _label_id(value, spec):
 
 if __name__ == "__main__":
     main()
+    leave_process_group()

@@ -68,6 +68,7 @@ from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 
 from lion_bert import LionBertConfig, LionBertForMaskedLM, LionBertTokenizer, train_wordpiece_tokenizer  # noqa: E402
 from convert_bert_to_lion import MINILM_HUB_ID, compress_names, convert, default_bert_path  # noqa: E402
+from distributed_utils import leave_process_group  # noqa: E402
 from model_card import (  # noqa: E402
     atomic_write_json,
     count_parameters,
@@ -791,6 +792,7 @@ def main(argv=None) -> dict:
 if __name__ == "__main__":
     try:
         main()
+        leave_process_group()
     except SystemExit as error:
         if isinstance(error.code, str):
             print(error.code, file=sys.stderr)

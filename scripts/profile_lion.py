@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Where the time goes: torch.profiler tables behind the README's "what limits the missed targets".
+
+    python scripts/profile_lion.py train   # one training step, 1 layer at BERT-base width, 128 x 128 tokens:
+                                           # BERT (SDPA) beside LION-LIT, LION-D and LION-S (parallel form)
+    python scripts/profile_lion.py chunk   # LION-S chunk form alone, inference, (1, 12, 8192, 64), chunk size 64
+
+Each table lists the operators with the most self CPU time (summed over the profiled calls).
+"""
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.profiler import profile
+
+if importlib.util.find_spec("lion_bert") is None:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lion_bert import LionBertConfig, LionBertModel  # noqa: E402
+from lion_bert.lion_attention import lion_attention, silu_norm  # noqa: E402
+
+TOP_OPERATORS = 12
+BASE = dict(hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
+            max_position_embeddings=512, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def print_table(title, profiled):
+    events = profiled.key_averages()
+    total_ms = sum(event.self_cpu_time_total for event in events) / 1e3
+    print(f"\n## {title}: {total_ms:.0f} ms of self CPU time")
+    for event in sorted(events, key=lambda e: -e.self_cpu_time_total)[:TOP_OPERATORS]:
+        print(f"  {event.key[:45]:45s} {event.self_cpu_time_total / 1e3:9.1f} ms {event.count:6d} calls")
+
+
+def profile_training_step(length=128, batch=128):
+    from transformers import BertConfig, BertModel
+
+    models = {"BERT (SDPA)": BertModel(BertConfig(**BASE, attn_implementation="sdpa"), add_pooling_layer=False)}
+    for variant in ("lion_lit", "lion_d", "lion_s"):
+        models[variant] = LionBertModel(LionBertConfig(**BASE, attention_type=variant), add_pooling_layer=False)
+    input_ids = torch.randint(1000, 2000, (batch, length))
+    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-5) for name, model in models.items()}
+
+    def step(name):
+        models[name](input_ids=input_ids).last_hidden_state.pow(2).mean().backward()
+        optimizers[name].step()
+        optimizers[name].zero_grad()
+
+    for name in models:  # warm-up: AdamW state, kernels
+        step(name)
+    for name in models:
+        with profile() as profiled:
+            step(name)
+        print_table(f"{name}, one training step, {batch} x {length} tokens", profiled)
+
+
+def profile_chunk_form(length=8192, heads=12, head_dim=64, calls=3):
+    q, k, v = (torch.randn(1, heads, length, head_dim) for _ in range(3))
+    q, k = silu_norm(q), silu_norm(k)
+    log_lambda = F.logsigmoid(torch.randn(1, heads, length) + 3)
+    with torch.inference_mode():
+        lion_attention(q, k, v, log_lambda, mode="chunk", chunk_size=64)
+        with profile() as profiled:
+            for _ in range(calls):
+                lion_attention(q, k, v, log_lambda, mode="chunk", chunk_size=64)
+    print_table(f"LION-S chunk form, inference, (1, {heads}, {length}, {head_dim}), {calls} calls", profiled)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("train", "chunk"))
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    (profile_training_step if args.what == "train" else profile_chunk_form)()
+
+
+if __name__ == "__main__":
+    main()
