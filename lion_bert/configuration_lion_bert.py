@@ -166,6 +166,13 @@ class LionBertConfig(PreTrainedConfig):
             or `"none"` (no position embeddings; the decay carries the order). None picks the variant's default:
             absolute for lion_lit and softmax, none for lion_d and lion_s. Configs read from a BERT checkpoint keep
             `"absolute"` unless told otherwise.
+        sparse_prediction (`bool`, *optional*, defaults to `False`):
+            As in ModernBERT: when [`LionBertForMaskedLM`] gets `labels`, run the MLM head only on the positions
+            whose label is not `sparse_pred_ignore_index`, and return `logits` of shape `(num_predicted, vocab_size)`
+            for those positions only (row-major order). The loss is the same; training is cheaper because the
+            `vocab_size`-wide decoder dominates small models. Without `labels` the head runs on every position.
+        sparse_pred_ignore_index (`int`, *optional*, defaults to -100):
+            Label value of the positions `sparse_prediction` skips.
 
     Example:
 
@@ -206,6 +213,8 @@ class LionBertConfig(PreTrainedConfig):
     scaled: bool = True
     attention_layer_norm: bool | None = None
     position_embedding_type: str | None = None
+    sparse_prediction: bool = False
+    sparse_pred_ignore_index: int = -100
 
     def __post_init__(self, **kwargs):
         # `model_type` is a class attribute; a config.json repeats it. BERT dicts go through `from_dict`.

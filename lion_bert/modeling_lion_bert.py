@@ -833,7 +833,9 @@ class LionBertForMaskedLM(LionBertPreTrainedModel):
                 -100 is ignored.
 
         Returns:
-            [`MaskedLMOutput`]: `logits` `(batch_size, sequence_length, vocab_size)`; `loss` (scalar) with labels.
+            [`MaskedLMOutput`]: `logits` `(batch_size, sequence_length, vocab_size)`, or `(num_predicted,
+            vocab_size)` for the labelled positions only when `config.sparse_prediction` and `labels` are set;
+            `loss` (scalar) with labels.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
@@ -841,7 +843,12 @@ class LionBertForMaskedLM(LionBertPreTrainedModel):
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_attentions,
             output_hidden_states, return_dict=True, attention_mode=attention_mode, chunk_size=chunk_size,
         )
-        prediction_scores = self.cls(outputs.last_hidden_state)
+        hidden_states = outputs.last_hidden_state
+        if self.config.sparse_prediction and labels is not None:
+            labels = labels.reshape(-1)
+            predicted = labels != self.config.sparse_pred_ignore_index
+            hidden_states, labels = hidden_states.reshape(labels.shape[0], -1)[predicted], labels[predicted]
+        prediction_scores = self.cls(hidden_states)
         loss = None
         if labels is not None:
             loss = CrossEntropyLoss()(prediction_scores.view(-1, self.config.vocab_size), labels.view(-1))

@@ -11,6 +11,10 @@ Reads, for each attention type (softmax, lion_lit, lion_d, lion_s), whichever of
 * ``stsb-mlm-<type>/``       run_glue.py STS-B fine-tune of the pretrained model: eval_results.json (both forms)
 * ``stsb-minilm-<type>/``    run_glue.py STS-B fine-tune of all-MiniLM-L6-v2 converted to <type>
 
+and every ``lever-<name>/`` folder: one run_glue.py run (a fine-tune, or an evaluation) of the converted model with
+one change, described by its ``lever.json`` ({"change": ..., "stage": ...}); with ``transfer-<type>/`` holding the
+attention transfer (transfer_results.json) that a ``lever-transfer-<type>`` run starts from,
+
 and writes ``evidence.json`` (every number, the machine, the settings, the gaps vs softmax against the issue's
 targets) and ``evidence.md`` (the tables) to --out_dir. Missing runs show as "-"; nothing is trained here.
 """
@@ -120,6 +124,30 @@ def stsb_entry(folder: Path) -> dict | None:
     }
 
 
+def lever_entries(runs_dir: Path, models: dict) -> list[dict]:
+    """Every lever-<name>/ run, in pipeline order, with its Spearman change against the plain conversion of the same
+    attention type (points, positive = better) and its gap to the fine-tuned softmax model."""
+    softmax = models["softmax"]["stsb_minilm"] or {}
+    levers = []
+    for folder in sorted(runs_dir.glob("lever-*")):
+        described, entry = _read_json(folder / "lever.json"), stsb_entry(folder)
+        results = _read_json(folder / "eval_results.json") or {}
+        if described is None or entry is None:
+            continue
+        attention_type = results.get("attention_type")
+        plain = (models.get(attention_type) or {}).get("stsb_minilm") or {}
+        name = folder.name[len("lever-"):]
+        transfer = _read_json(runs_dir / name / "transfer_results.json") if name.startswith("transfer-") else None
+        levers.append({
+            "name": name, "change": described.get("change"), "stage": described.get("stage", 0),
+            "attention_type": attention_type, **entry,
+            "spearman_change_points": _gap_points(plain.get("spearman"), entry["spearman"]),
+            "spearman_gap_to_softmax_points": _gap_points(entry["spearman"], softmax.get("spearman")),
+            "transfer": transfer,
+        })
+    return sorted(levers, key=lambda lever: lever["stage"])
+
+
 def _gap_points(value, reference):
     if value is None or reference is None or any(math.isnan(x) for x in (value, reference)):
         return None
@@ -164,14 +192,18 @@ def collect(runs_dir, settings: dict | None = None) -> dict:
                   for v in ([e["mlm"].get("max_form_diff")] if e["mlm"] else [])
                   + [e[k]["max_abs_logit_diff"] for k in ("stsb_pretrained", "stsb_minilm") if e[k]]
                   if v is not None]
+    levers = lever_entries(runs_dir, models)
+    lion_diffs += [lever["max_abs_logit_diff"] for lever in levers if lever["max_abs_logit_diff"] is not None]
     return {
         "machine": machine_info(),
         "settings": settings or {},
         "models": models,
         "targets": targets,
+        "levers": levers,
         "forms_agree": {"max_difference": max(lion_diffs) if lion_diffs else None,
                         "all_stsb_agree": all(e[k]["forms_agree"] for t, e in models.items() if t != "softmax"
-                                              for k in ("stsb_pretrained", "stsb_minilm") if e[k])},
+                                              for k in ("stsb_pretrained", "stsb_minilm") if e[k])
+                        and all(lever["forms_agree"] is not False for lever in levers)},
     }
 
 
@@ -235,6 +267,26 @@ def to_markdown(evidence: dict) -> str:
             f"{_e(st.get('max_abs_logit_diff')) if t != 'softmax' else '-'} | {st.get('num_samples', '-')} | "
             f"{_gap_cell(e['gaps_vs_softmax'].get('stsb_minilm_spearman_points'), t, STSB_SPEARMAN_TARGET_POINTS)} |"
         )
+    levers = evidence.get("levers") or []
+    if levers:
+        lines += ["", "## Levers on the converted model (one change each; same recipe otherwise)", ""]
+        lines.append("| lever | model | change | STS-B Pearson | STS-B Spearman (first / second form) | Spearman change "
+                     "vs plain conversion | Spearman gap to softmax |")
+        lines.append("|---|---|---|---:|---:|---:|---:|")
+        for lever in levers:
+            forms = f"{lever['training_form']} / {lever['eval_form']}"
+            transfer = lever.get("transfer")
+            change = lever["change"]
+            if transfer:
+                change += (f"; attention-output error {transfer['mean_relative_error_before']:.3f} -> "
+                           f"{transfer['mean_relative_error_after']:.3f}")
+            change_points = lever["spearman_change_points"]
+            lines.append(
+                f"| {lever['name']} | {LABELS.get(lever['attention_type'], lever['attention_type'])} | {change} | "
+                f"{_f(lever['pearson'])} | {_f(lever['spearman'])} / {_f(lever['spearman_eval_form'])} ({forms}) | "
+                f"{'-' if change_points is None else f'{change_points:+.2f}'} | "
+                f"{_f(lever['spearman_gap_to_softmax_points'], 2)} |"
+            )
     agree = evidence["forms_agree"]
     lines += ["", f"Parallel vs recurrent form, every LION model: largest difference {_e(agree['max_difference'])} "
                   f"(MLM: accuracy and loss; STS-B: logits); STS-B predictions agree within tolerance: "

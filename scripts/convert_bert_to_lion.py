@@ -216,12 +216,16 @@ def convert(
     )
 
 
-def save_converted(conversion: Conversion, output_dir, *, base_model=None, overwrite=False, source=None) -> Path:
-    """Write the converted model, tokenizer, generation config and card to `output_dir` (atomically)."""
+def save_converted(conversion: Conversion, output_dir, *, base_model=None, overwrite=False, source=None,
+                   description=None, extra_files=None) -> Path:
+    """Write the converted model, tokenizer, generation config and card to `output_dir` (atomically).
+
+    `description` replaces the card's account of how the model was made; `extra_files` maps file names to text
+    written next to the model."""
     output_dir = Path(output_dir)
     model = conversion.model
     new_text = ", ".join(compress_names(conversion.lion_initialised)) or "none"
-    description = (
+    description = description or (
         f"Converted from `{Path(os.fspath(source)).name if hub_id_or_none(source) is None else source}` "
         f"({conversion.source_model_type}) with `scripts/convert_bert_to_lion.py`: every BERT weight is kept; "
         f"LION's own parameters are newly initialised ({new_text}). Fine-tune it (scripts/run_glue.py) or continue "
@@ -230,6 +234,8 @@ def save_converted(conversion: Conversion, output_dir, *, base_model=None, overw
     with atomic_directory(output_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)
         conversion.tokenizer.save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         write_model_card(tmp, base_model=base_model, training_description=description,
                          model_name=output_dir.resolve().name)
         checks, problems = validate_hub_folder(tmp)

@@ -5,7 +5,11 @@
 #      form, and every LION model once more in the recurrent form;
 #   2. each pretrained model fine-tuned on GLUE STS-B (same recipe), evaluated on the dev set in both forms;
 #   3. all-MiniLM-L6-v2 converted to each variant (and kept softmax) fine-tuned on STS-B with the same recipe;
-#   4. scripts/collect_evidence.py -> evidence.json + evidence.md (tables, machine, steps, seeds, gaps vs targets).
+#   4. levers on the converted LION-S (what the paper says helps, and attention transfer), one change each against
+#      the plain conversion of step 3: no position embeddings, a post-attention LayerNorm, a lower learning rate,
+#      other chunk sizes (evaluation only: the function does not depend on them), attention transfer before the
+#      fine-tune (scripts/transfer_attention.py);
+#   5. scripts/collect_evidence.py -> evidence.json + evidence.md (tables, machine, steps, seeds, gaps vs targets).
 #
 #   scripts/reproduce_evidence.sh           # the full run: results/evidence.{json,md}, logs in results/logs/
 #   scripts/reproduce_evidence.sh --quick   # smoke run of the same pipeline with tiny step counts (< 5 min);
@@ -29,23 +33,20 @@ for arg in "$@"; do
 done
 
 # ---- budget ----------------------------------------------------------------------------------------------------
-# Measured on this project's 2-core AMD EPYC (torch 2.13 CPU, 2 threads), 2026-11-27:
-#   quiet machine (load < 1):
-#     MLM, 4 layers x 256 hidden, 4 heads, seq 128, batch 16 (the 30,522-word MLM decoder dominates): softmax 0.91,
-#     LION-S 0.89 steps/s (20-step runs); ~10 s of start-up and corpus tokenisation per run.
-#     STS-B, MiniLM 6 x 384 converted to LION-S, batch 16: 2.13 steps/s; the 1,500 dev pairs take 9.5 s in the
-#     parallel and 12.7 s in the recurrent form; ~6 s of start-up.
-#   loaded machine (load average 4-5, each run got about one core): MLM softmax 0.216, LION-S 0.168 steps/s (the
-#     paper's LION-S/BERT training-time ratio is 1.32); MLM eval of 64 blocks 1.9 s parallel, 35 s recurrent;
-#     --quick took 7 min 13 s wall.
-# Full run on a quiet machine, estimated from those: MLM 4 x (300 steps / ~0.9 steps/s + ~20 s) ~ 22 min; 3 recurrent
-# MLM evaluations ~ 2-3 min; STS-B 4 x MiniLM (400 steps + both forms) ~ 14.5 min and 4 x the small pretrained
-# models ~ 6 min: about 45 min. On a loaded machine expect up to 3-4x longer.
+# Measured on this project's 2-core AMD EPYC (torch 2.13 CPU, 2 threads, quiet machine), 2026-11-27/28:
+#   MLM, 4 layers x 256 hidden, 4 heads, seq 128, batch 16, with sparse prediction (the MLM head on the masked
+#   positions only; 1.97x faster than full logits, same loss): LION-S 1.74 steps/s; ~20 s of start-up per run.
+#   STS-B, MiniLM 6 x 384 converted to LION-S, batch 16: 2.1 steps/s; the 1,500 dev pairs take 9.5 s in the
+#   parallel and 12.7 s in the recurrent form. Attention transfer: 1.7 steps/s after ~20 s of corpus loading.
+#   The 2026-11-27 full run with MLM_STEPS=300 and no levers took 47 min (its stage times are in the git history).
+# Full run, estimated from those: MLM 4 x ~6.5 min, STS-B 4 x ~1.3 min (small models) + 4 x ~3.6 min (MiniLM),
+# levers 4 x ~3.6 min + transfer ~4 min: about 68 min. On a loaded machine expect up to 3-4x longer.
 if [[ $MODE == full ]]; then
-    MLM_STEPS=300          # per variant, batch 16 x 128 tokens (~1.1 epoch of the 4,484 training blocks)
+    MLM_STEPS=600          # per variant, batch 16 x 128 tokens (~2.1 epochs of the 4,484 training blocks)
     MLM_EVAL_BLOCKS=256    # held-out blocks of 128 tokens (~4,900 masked tokens at 15%)
     STSB_STEPS=400         # per fine-tune, batch 16 (~1.1 epoch of the 5,749 training pairs; the quickstart's recipe)
     STSB_EVAL_PAIRS=1500   # the whole STS-B dev set, in both forms
+    TRANSFER_STEPS=300     # attention transfer, batch 16 Wikipedia paragraphs
     RESULTS_DIR=results
     RUNS_DIR=runs/evidence
     LOGGING_STEPS=25
@@ -54,6 +55,7 @@ else
     MLM_EVAL_BLOCKS=8
     STSB_STEPS=4
     STSB_EVAL_PAIRS=32
+    TRANSFER_STEPS=4
     RESULTS_DIR=runs/evidence-quick
     RUNS_DIR=runs/evidence-quick
     LOGGING_STEPS=2
@@ -62,6 +64,7 @@ MLM_BATCH=16
 STSB_BATCH=16
 STSB_LR=1e-4        # the same for every model: the quickstart's recipe
 MLM_LR=8e-4         # the paper's base learning rate (run_mlm.py's default)
+TRANSFER_LR=5e-3    # attention transfer: held-out error 0.83 -> 0.29 in 300 steps (1e-3: -> 0.41)
 VARIANTS=(softmax lion_lit lion_d lion_s)
 
 LOG_DIR="$RESULTS_DIR/logs"
@@ -70,7 +73,8 @@ export TQDM_MININTERVAL=${TQDM_MININTERVAL:-2}   # fewer progress-bar redraws in
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 START=$(date +%s)
 STAGE=0
-TOTAL_STAGES=$(( ${#VARIANTS[@]} * 4 ))   # 4 pretrainings + 3 recurrent MLM evals + 8 STS-B fine-tunes + collect
+# 4 pretrainings + 3 recurrent MLM evals + 8 STS-B fine-tunes + 5 levers + transfer and its fine-tune + collect
+TOTAL_STAGES=$(( ${#VARIANTS[@]} * 4 + 5 + 2 ))
 
 elapsed() { local s=$(( $(date +%s) - START )); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 
@@ -129,11 +133,37 @@ for variant in "${VARIANTS[@]}"; do
         "${STSB_COMMON[@]}" --eval_attention_mode "$(eval_form "$variant")" --output_dir "$RUNS_DIR/stsb-minilm-$variant"
 done
 
-# 4. tables
+# 4. levers on the converted LION-S, one change each against stsb-minilm-lion_s (same recipe otherwise)
+lever() {  # lever NAME "what changed" RUN_GLUE_ARGUMENTS...: one run_glue.py run, described in its lever.json
+    local name=$1 change=$2; shift 2
+    rm -rf "$RUNS_DIR/lever-$name"
+    run_stage "lever-$name" "$PYTHON" scripts/run_glue.py "$@" --output_dir "$RUNS_DIR/lever-$name"
+    printf '{"change": "%s", "stage": %d}\n' "$change" "$STAGE" > "$RUNS_DIR/lever-$name/lever.json"
+}
+MINILM_LION_S=(--attention_type lion_s "${STSB_COMMON[@]}" --eval_attention_mode recurrent)
+lever position-none "no position embeddings (BERT's dropped; the decay carries the order)" \
+    "${MINILM_LION_S[@]}" --position_embedding_type none
+lever attention-layer-norm "LayerNorm on the attention output (new, trained in the fine-tune)" \
+    "${MINILM_LION_S[@]}" --attention_layer_norm true
+lever lr-3e-5 "learning rate 3e-5 instead of 1e-4" "${MINILM_LION_S[@]}" --learning_rate 3e-5
+for chunk in 16 256; do   # the chunk size changes the schedule of the computation, not the function
+    lever "chunk-$chunk" "the fine-tuned model of the plain conversion evaluated in the chunk form, chunks of $chunk" \
+        --model_name_or_path "$RUNS_DIR/stsb-minilm-lion_s" --task_name stsb --do_eval --max_seq_length 128 \
+        --per_device_eval_batch_size 64 --max_eval_samples "$STSB_EVAL_PAIRS" --seed "$SEED" --report_to none \
+        --eval_attention_mode chunk --chunk_size "$chunk"
+done
+run_stage transfer-lion_s "$PYTHON" scripts/transfer_attention.py --attention_type lion_s --steps "$TRANSFER_STEPS" \
+    --learning_rate "$TRANSFER_LR" --seed "$SEED" --output_dir "$RUNS_DIR/transfer-lion_s" --overwrite_output_dir
+cp "$RUNS_DIR/transfer-lion_s/transfer_results.json" "$LOG_DIR/transfer-lion_s.json"
+lever transfer-lion_s "attention transfer ($TRANSFER_STEPS steps, lr $TRANSFER_LR) before the fine-tune" \
+    --model_name_or_path "$RUNS_DIR/transfer-lion_s" "${STSB_COMMON[@]}" --eval_attention_mode recurrent
+
+# 5. tables
 WALL=$(( $(date +%s) - START ))
 run_stage collect "$PYTHON" scripts/collect_evidence.py --runs_dir "$RUNS_DIR" --out_dir "$RESULTS_DIR" \
     --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
     --setting "MLM=4 layers x 256 hidden, 4 heads, seq 128, batch $MLM_BATCH, $MLM_STEPS steps, lr $MLM_LR, 30%/15% masking, $MLM_EVAL_BLOCKS eval blocks" \
     --setting "STS-B=batch $STSB_BATCH, $STSB_STEPS steps, lr $STSB_LR, 10% warm-up, $STSB_EVAL_PAIRS dev pairs" \
+    --setting "attention transfer=$TRANSFER_STEPS steps x 16 Wikipedia paragraphs, lr $TRANSFER_LR" \
     --setting "wall time=$((WALL / 60)) min $((WALL % 60)) s (training stages)"
 echo "=== [$(elapsed)] all done: $RESULTS_DIR/evidence.md, $RESULTS_DIR/evidence.json, logs in $LOG_DIR" >&2

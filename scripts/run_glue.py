@@ -334,6 +334,19 @@ class ModelArguments:
         metadata={"help": "Training form: parallel, chunk or recurrent (default: the config's, usually parallel)."},
     )
     chunk_size: int | None = field(default=None, metadata={"help": "Chunk size of the chunk form (config's default)."})
+    position_embedding_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "absolute or none (default: the checkpoint's; BERT checkpoints keep absolute). none drops the "
+            "position embeddings and lets LION's decay carry the order.",
+            "choices": ["absolute", "none"],
+        },
+    )
+    attention_layer_norm: bool | None = field(
+        default=None,
+        metadata={"help": "true/false: a LayerNorm on the attention output, new and trained from scratch when a "
+                          "checkpoint has none (default: the checkpoint's, or the variant's: on for lion_lit only)."},
+    )
     eval_attention_mode: str | None = field(
         default=None,
         metadata={
@@ -714,7 +727,10 @@ def build_config(model_args, spec: TaskSpec):
             "label2id": {str(name): i for i, name in enumerate(spec.label_list)},
             "problem_type": "single_label_classification",
         }
-    overrides = {name: getattr(model_args, name) for name in ("attention_mode", "chunk_size")}
+    overrides = {
+        name: getattr(model_args, name)
+        for name in ("attention_mode", "chunk_size", "position_embedding_type", "attention_layer_norm")
+    }
     overrides = {name: value for name, value in overrides.items() if value is not None}
     converted = False
     raw = {}

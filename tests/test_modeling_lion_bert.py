@@ -237,6 +237,29 @@ def test_multiple_choice(attention_type):
     TESTER.check_multiple_choice(attention_type)
 
 
+@pytest.mark.parametrize("ignore_index", [-100, -1])
+@pytest.mark.parametrize("attention_type", ["lion_lit", "softmax"])
+def test_sparse_prediction_matches_dense(attention_type, ignore_index):
+    """ModernBERT's sparse_prediction: logits only at labelled positions (row-major), the same loss and gradients."""
+    dense = TESTER.build(LionBertForMaskedLM, attention_type=attention_type)
+    sparse = TESTER.build(LionBertForMaskedLM, attention_type=attention_type, sparse_prediction=True,
+                          sparse_pred_ignore_index=ignore_index)
+    inputs = TESTER.prepare_inputs()
+    picked = torch.zeros_like(inputs["input_ids"], dtype=torch.bool)
+    picked[0, 1], picked[0, 4], picked[-1, 2] = True, True, True
+    labels = inputs["input_ids"].masked_fill(~picked, -100)
+    dense_output = dense(**inputs, labels=labels)
+    sparse_output = sparse(**inputs, labels=labels.masked_fill(~picked, ignore_index))
+    assert sparse_output.logits.shape == (3, TESTER.vocab_size)
+    torch.testing.assert_close(sparse_output.logits, dense_output.logits[picked])
+    torch.testing.assert_close(sparse_output.loss, dense_output.loss)
+    dense_output.loss.backward()
+    sparse_output.loss.backward()
+    for (name, a), b in zip(dense.named_parameters(), sparse.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+    assert sparse(**inputs).logits.shape == (TESTER.batch_size, TESTER.seq_length, TESTER.vocab_size)  # no labels
+
+
 @pytest.mark.parametrize("attention_type", ["lion_d", "lion_s"])
 def test_decay_parameters_receive_gradients(attention_type):
     model = TESTER.build(LionBertForMaskedLM, attention_type=attention_type).train()

@@ -143,6 +143,13 @@ def test_from_scratch_on_the_embedded_corpus_with_the_bert_vocabulary(tmp_path, 
                            "--output_dir", str(tmp_path / "eval_only")])
     assert second["eval"]["eval_masked_tokens"] == eval_results["eval_masked_tokens"]
     assert second["eval"]["eval_loss"] == pytest.approx(eval_results["eval_loss"], rel=1e-5)
+    # sparse prediction (the default, saved in the config) scores exactly as full logits do
+    assert json.loads((out / "config.json").read_text())["sparse_prediction"] is True
+    dense = run_mlm.main([*FLAGS, "--do_eval", "--model_name_or_path", str(out), "--max_eval_samples", "16",
+                          "--no_sparse_prediction", "--output_dir", str(tmp_path / "eval_dense")])
+    assert dense["eval"]["eval_accuracy"] == eval_results["eval_accuracy"]
+    assert dense["eval"]["eval_masked_tokens"] == eval_results["eval_masked_tokens"]
+    assert dense["eval"]["eval_loss"] == pytest.approx(eval_results["eval_loss"], rel=1e-5)
 
 
 def test_from_a_bert_checkpoint_converted_on_the_fly(tmp_path, wiki_slice, minilm_dir):
