@@ -39,10 +39,10 @@ done
 #   STS-B, MiniLM 6 x 384 converted to LION-S, batch 16: 2.1 steps/s; the 1,500 dev pairs take 9.5 s in the
 #   parallel and 12.7 s in the recurrent form. Attention transfer: 1.7 steps/s after ~20 s of corpus loading.
 #   The 2026-11-27 full run with MLM_STEPS=300 and no levers took 47 min (its stage times are in the git history).
-# Full run, estimated from those: MLM 4 x ~6.5 min, STS-B 4 x ~1.3 min (small models) + 4 x ~3.6 min (MiniLM),
-# levers 4 x ~3.6 min + transfer ~4 min: about 68 min. On a loaded machine expect up to 3-4x longer.
+# Full run, estimated from those: MLM 4 x ~15 min, STS-B 4 x ~1.3 min (small models) + 4 x ~3.6 min (MiniLM),
+# levers 4 x ~3.6 min + transfer ~4 min: about 95 min. On a loaded machine expect up to 3-4x longer.
 if [[ $MODE == full ]]; then
-    MLM_STEPS=600          # per variant, batch 16 x 128 tokens (~2.1 epochs of the 4,484 training blocks)
+    MLM_STEPS=1500         # per variant, batch 16 x 128 tokens (~5.4 epochs of the 4,484 training blocks)
     MLM_EVAL_BLOCKS=256    # held-out blocks of 128 tokens (~4,900 masked tokens at 15%)
     STSB_STEPS=400         # per fine-tune, batch 16 (~1.1 epoch of the 5,749 training pairs; the quickstart's recipe)
     STSB_EVAL_PAIRS=1500   # the whole STS-B dev set, in both forms
