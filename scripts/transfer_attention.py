@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -41,13 +42,18 @@ except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(SCRIPTS_DIR.parent))
     import lion_bert  # noqa: F401
 
-from convert_bert_to_lion import MINILM_HUB_ID, convert, default_bert_path, save_converted  # noqa: E402
+from convert_bert_to_lion import (  # noqa: E402
+    LION_PARAMETER, MINILM_HUB_ID, convert, default_bert_path, save_converted,
+)
 from run_mlm import load_wikipedia_sample  # noqa: E402
 from transformers import get_linear_schedule_with_warmup  # noqa: E402
 
-# trained in each layer: query and key projections and LION's own parameters
-TRAINED_PARAMETERS = ("attention.self.query.", "attention.self.key.", "attention.self.gate", "attention.self.decay_logits",
-                      "attention.self.attn_norm")
+QUERY_KEY = re.compile(r"(^|\.)attention\.self\.(query|key)\.")
+
+
+def is_trained(name: str) -> bool:
+    """Whether the transfer trains this parameter: a layer's query or key projection, or LION's own parameters."""
+    return QUERY_KEY.search(name) is not None or LION_PARAMETER.search(name) is not None
 
 
 def parse_args(argv=None):
@@ -125,9 +131,11 @@ def main(argv=None) -> dict:
         raise SystemExit(f"error: {source!r} is already a LionBert checkpoint; attention transfer starts from BERT.")
 
     student.eval()  # no dropout: the transfer fits the deterministic function
-    trained = [p for n, p in student.named_parameters() if any(key in n for key in TRAINED_PARAMETERS)]
+    trained = []
     for name, parameter in student.named_parameters():
-        parameter.requires_grad_(any(key in name for key in TRAINED_PARAMETERS))
+        parameter.requires_grad_(is_trained(name))
+        if parameter.requires_grad:
+            trained.append(parameter)
     train_text, held_out, _ = load_wikipedia_sample()
     rng = random.Random(args.seed)
     eval_text = rng.sample(held_out, min(args.eval_paragraphs, len(held_out)))
