@@ -151,10 +151,16 @@ class LionBertConfig(PreTrainedConfig):
         chunk_size (`int`, *optional*, defaults to 64):
             Tokens per chunk of the chunk form (any positive int).
         feature_map (`str`, *optional*):
-            Feature map applied to LION queries and keys: `"elu_plus_one"`, `"silu_norm"` or `"identity"` (only
-            sensible with `scaled=False`: unmapped scores can cancel in the denominator). None picks the variant's
-            default (`"elu_plus_one"` for lion_lit, `"silu_norm"` for lion_d and lion_s). Must be None with
+            Feature map applied to LION queries and keys: `"elu_plus_one"`, `"silu_norm"`, `"identity"` (only
+            sensible with `scaled=False`: unmapped scores can cancel in the denominator) or `"hedgehog"` (learned, per
+            layer and head, separate for queries and keys, identity-initialised: Zhang et al. 2024; what
+            conversion from BERT trains to reproduce the softmax attention). None picks the variant's default
+            (`"elu_plus_one"` for lion_lit, `"silu_norm"` for lion_d and lion_s). Must be None with
             `attention_type="softmax"`.
+        feature_map_size (`int`, *optional*):
+            Size of a learned feature map (`feature_map="hedgehog"`): each head maps its `head_dim` query or key
+            features to `feature_map_size` logits z, and phi = [softmax(z), softmax(-z)] has `2 * feature_map_size`
+            features. None uses `head_dim`. Ignored by the fixed feature maps.
         scaled (`bool`, *optional*, defaults to `True`):
             Normalise LION outputs by the attention mass (the paper's SCALE); `False` drops the denominator
             (RetNet style, usually with `attention_layer_norm=True`).
@@ -210,6 +216,7 @@ class LionBertConfig(PreTrainedConfig):
     attention_mode: str = "parallel"
     chunk_size: int = 64
     feature_map: str | None = None
+    feature_map_size: int | None = None
     scaled: bool = True
     attention_layer_norm: bool | None = None
     position_embedding_type: str | None = None
@@ -233,6 +240,7 @@ class LionBertConfig(PreTrainedConfig):
         _check_choice("attention_mode", self.attention_mode, tuple(ATTENTION_MODES))
         _check_positive_int("chunk_size", self.chunk_size)
         _check_choice("feature_map", self.feature_map, tuple(FEATURE_MAPS), none_allowed=True)
+        _check_positive_int("feature_map_size", self.feature_map_size, none_allowed=True)
         _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES, True)
         if self.feature_map is not None and self.attention_variant.kernel == "softmax":
             raise ValueError(

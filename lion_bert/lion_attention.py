@@ -1,6 +1,6 @@
 """LION bidirectional linear attention: pure functions over tensors (no modules, no config).
 
-One function, three forms that compute the same thing to float rounding (see LION_SPEC.md):
+One function, three forms that compute the same thing to float rounding (see docs/lion_attention.md):
 
 * ``parallel``: the masked attention matrix ``(Q K^T) * M``, row-normalised; O(L^2) memory. The only form
   that can return attention weights (``lion_attention_weights``) or apply attention dropout.
@@ -59,11 +59,32 @@ def identity(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-FEATURE_MAPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+def hedgehog(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Hedgehog's learned feature map (Zhang et al. 2024): per head, z = x W + b, then softmax(z) and softmax(-z) over
+    the features, side by side.
+
+    Args:
+        x: ``(batch, heads, length, head_dim)``.
+        weight: ``(heads, head_dim, size)``; the identity (with zero ``bias``) starts from exp-like features of x itself.
+        bias: ``(heads, size)``.
+
+    Returns:
+        ``(batch, heads, length, 2 * size)``: positive features, each half summing to 1, so every score q . k lies in
+        (0, 2] and no denominator can vanish. The softmax over the features is exp(z) up to a per-token factor: for
+        queries it cancels in LION's normalisation; for keys it is part of what the map learns.
+    """
+    z = torch.matmul(x, weight) + bias[:, None, :]  # (heads, head_dim, size) broadcasts over the batch
+    return torch.cat([z.softmax(-1), z.neg().softmax(-1)], dim=-1)
+
+
+FEATURE_MAPS: dict[str, Callable[..., torch.Tensor]] = {
     "elu_plus_one": elu_plus_one,
     "silu_norm": silu_norm,
     "identity": identity,
+    "hedgehog": hedgehog,
 }
+# feature maps with trained parameters: FEATURE_MAPS[name](x, weight, bias), shapes as in `hedgehog`
+LEARNED_FEATURE_MAPS = ("hedgehog",)
 
 
 # ----------------------------------------------------------------------------------------------------------

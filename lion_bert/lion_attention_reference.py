@@ -1,6 +1,6 @@
 """Naive float64 reference for LION bidirectional linear attention.
 
-This module is deliberately slow and obvious: it follows the formulas of ``LION_SPEC.md`` term by term so
+This module is deliberately slow and obvious: it follows the formulas of ``docs/lion_attention.md`` term by term so
 that the fast forms in :mod:`lion_bert.lion_attention` (parallel, chunk, recurrent) can be tested against
 it. It is the "naive" partner of the kernels, in the style of flash-linear-attention, and it is not meant
 to be used in a model.

@@ -43,7 +43,7 @@ from transformers.pytorch_utils import apply_chunking_to_forward
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, logging
 
 from .configuration_lion_bert import GENERATION_ATTENTION_MODES, LionBertConfig, LionGenerationConfig
-from .lion_attention import FEATURE_MAPS, lion_attention, lion_attention_weights
+from .lion_attention import FEATURE_MAPS, LEARNED_FEATURE_MAPS, lion_attention, lion_attention_weights
 
 
 logger = logging.get_logger(__name__)
@@ -128,7 +128,7 @@ def _lion_kernel(module, q, k, v, log_lambda, attention_mask, form, output_atten
     # q, k, v are transposed views of the projections; the products in lion_attention batch over (batch, heads) and
     # would each copy them again, forward and backward: one contiguous copy here saves 2-3% of a training step
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-    q, k = module.feature_map(q), module.feature_map(k)
+    q, k = module.query_feature_map(q), module.key_feature_map(k)
     dropout = module.dropout.p if module.training else 0.0
     if dropout > 0 and form.mode != "parallel" and not output_attentions:
         logger.warning_once(
@@ -206,6 +206,30 @@ class LionBertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+class LionBertFeatureMap(nn.Module):
+    """The feature map phi of one layer's queries or keys: a fixed function, or a learned one with its per-head
+    parameters (`weight` (heads, head_dim, size), `bias` (heads, size); identity-initialised by `_init_weights`)."""
+
+    def __init__(self, config: LionBertConfig):
+        super().__init__()
+        self.name = config.resolved_feature_map
+        self.function = FEATURE_MAPS[self.name]
+        if self.name in LEARNED_FEATURE_MAPS:
+            heads, head_dim = config.num_attention_heads, config.hidden_size // config.num_attention_heads
+            size = config.feature_map_size or head_dim
+            self.weight = nn.Parameter(torch.empty(heads, head_dim, size))
+            self.bias = nn.Parameter(torch.zeros(heads, size))
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, heads, length, head_dim) -> (batch, heads, length, features)."""
+        return self.function(x) if self.weight is None else self.function(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
 class LionBertSelfAttention(nn.Module):
     """Multi-head attention of one layer: projections, then the kernel and decay of ``config.attention_type``."""
 
@@ -223,7 +247,9 @@ class LionBertSelfAttention(nn.Module):
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
 
         self.kernel = ATTENTION_KERNELS[variant.kernel]
-        self.feature_map = FEATURE_MAPS[config.resolved_feature_map] if config.resolved_feature_map else None
+        if config.resolved_feature_map is not None:
+            self.query_feature_map = LionBertFeatureMap(config)
+            self.key_feature_map = LionBertFeatureMap(config)
         self.scaled = config.scaled
         self.decay_kind = variant.decay
         DECAY_KINDS[self.decay_kind].build(self, config)
@@ -539,6 +565,10 @@ class LionBertPreTrainedModel(PreTrainedModel):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
         elif isinstance(module, LionBertSelfAttention) and getattr(module, "decay_logits", None) is not None:
             init.copy_(module.decay_logits, _initial_decay_logits(module.decay_logits.shape[0]))
+        elif isinstance(module, LionBertFeatureMap) and module.weight is not None:
+            heads, head_dim, size = module.weight.shape
+            init.copy_(module.weight, torch.eye(head_dim, size).expand(heads, -1, -1))
+            init.zeros_(module.bias)
         elif isinstance(module, LionBertDecayGate):
             # the weight keeps the normal init of linear layers; the bias sets the decay of an average token
             init.copy_(module.bias, _initial_decay_logits(module.out_features))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from lion_bert.machine import machine_info  # noqa: F401  (re-exported for the benchmarks)
+
 MATMUL_SIZE = 2048
 MIB = 2**20
 RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
@@ -132,21 +134,6 @@ def child_context(preload):
 # ----------------------------------------------------------------------------------------------------------
 # Machine
 # ----------------------------------------------------------------------------------------------------------
-
-
-def machine_info():
-    cpu = platform.processor() or "unknown"
-    if Path("/proc/cpuinfo").is_file():
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
 
 
 def available_memory_gib():

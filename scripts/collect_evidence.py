@@ -12,8 +12,8 @@ Reads, for each attention type (softmax, lion_lit, lion_d, lion_s), whichever of
 * ``stsb-minilm-<type>/``    run_glue.py STS-B fine-tune of all-MiniLM-L6-v2 converted to <type>
 
 and every ``lever-<name>/`` folder: one run_glue.py run (a fine-tune, or an evaluation) of the converted model with
-one change, described by its ``lever.json`` ({"change": ..., "stage": ...}); with ``transfer-<type>/`` holding the
-attention transfer (transfer_results.json) that a ``lever-transfer-<type>`` run starts from,
+one change, described by its ``lever.json`` ({"change": ..., "stage": ...}); with ``distilled-<type>/`` holding the
+distilled conversion (conversion_results.json) that a ``lever-distilled-<type>`` run starts from,
 
 and writes ``evidence.json`` (every number, the machine, the settings, the gaps vs softmax against the issue's
 targets) and ``evidence.md`` (the tables) to --out_dir. Missing runs show as "-"; nothing is trained here.
@@ -25,9 +25,10 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 from pathlib import Path
+
+from lion_bert.machine import machine_info
 
 ATTENTION_TYPES = ("softmax", "lion_lit", "lion_d", "lion_s")
 LABELS = {"softmax": "softmax (BERT)", "lion_lit": "LION-LIT", "lion_d": "LION-D", "lion_s": "LION-S"}
@@ -41,33 +42,6 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "python": platform.python_version(), "platform": platform.platform()}
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:
-        info["torch"] = info["torch_threads"] = None
-    try:
-        import transformers
-
-        info["transformers"] = transformers.__version__
-    except ImportError:
-        info["transformers"] = None
-    return info
 
 
 def mlm_entry(runs_dir: Path, attention_type: str) -> dict | None:
@@ -137,13 +111,13 @@ def lever_entries(runs_dir: Path, models: dict) -> list[dict]:
         attention_type = results.get("attention_type")
         plain = (models.get(attention_type) or {}).get("stsb_minilm") or {}
         name = folder.name[len("lever-"):]
-        transfer = _read_json(runs_dir / name / "transfer_results.json") if name.startswith("transfer-") else None
+        conversion = _read_json(runs_dir / name / "conversion_results.json") if name.startswith("distilled-") else None
         levers.append({
             "name": name, "change": described.get("change"), "stage": described.get("stage", 0),
             "attention_type": attention_type, **entry,
             "spearman_change_points": _gap_points(plain.get("spearman"), entry["spearman"]),
             "spearman_gap_to_softmax_points": _gap_points(entry["spearman"], softmax.get("spearman")),
-            "transfer": transfer,
+            "conversion": conversion,
         })
     return sorted(levers, key=lambda lever: lever["stage"])
 
@@ -275,11 +249,12 @@ def to_markdown(evidence: dict) -> str:
         lines.append("|---|---|---|---:|---:|---:|---:|")
         for lever in levers:
             forms = f"{lever['training_form']} / {lever['eval_form']}"
-            transfer = lever.get("transfer")
+            conversion = lever.get("conversion")
             change = lever["change"]
-            if transfer:
-                change += (f"; attention-output error {transfer['mean_relative_error_before']:.3f} -> "
-                           f"{transfer['mean_relative_error_after']:.3f}")
+            if conversion:
+                before, after = conversion["errors_before"], conversion["errors_after_model"]
+                change += (f"; last hidden-state error {before['hidden_relative_error'][-1]:.3f} -> "
+                           f"{after['hidden_relative_error'][-1]:.3f}")
             change_points = lever["spearman_change_points"]
             lines.append(
                 f"| {lever['name']} | {LABELS.get(lever['attention_type'], lever['attention_type'])} | {change} | "

@@ -27,7 +27,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import struct
@@ -36,6 +35,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from lion_bert.machine import describe_hardware
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -200,29 +201,6 @@ def hub_id_or_none(name: str | os.PathLike | None) -> str | None:
     if os.path.exists(name) or not _HUB_ID.match(name) or ".." in name:
         return None
     return name
-
-
-def describe_hardware(world_size: int | None = None) -> str:
-    """A one-line description of the machine this process runs on (GPUs, or the CPU and its usable cores)."""
-    import torch
-
-    if torch.cuda.is_available():
-        count = torch.cuda.device_count()
-        text = f"{count} x {torch.cuda.get_device_name(0)} GPU"
-    else:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        text = f"CPU only, {cores} core{'s' if cores != 1 else ''} ({_cpu_model()})"
-    if world_size and world_size > 1:
-        text += f", {world_size} processes (torch.distributed)"
-    return text
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def training_summary_from_args(args, **extra: Any) -> dict[str, Any]:
@@ -651,7 +629,6 @@ __all__ = [
     "atomic_write_text",
     "build_model_card",
     "count_parameters",
-    "describe_hardware",
     "hub_id_or_none",
     "read_card_metadata",
     "replace_directory",

@@ -5,10 +5,10 @@
 #      form, and every LION model once more in the recurrent form;
 #   2. each pretrained model fine-tuned on GLUE STS-B (same recipe), evaluated on the dev set in both forms;
 #   3. all-MiniLM-L6-v2 converted to each variant (and kept softmax) fine-tuned on STS-B with the same recipe;
-#   4. levers on the converted LION-S (what the paper says helps, and attention transfer), one change each against
+#   4. levers on the converted LION-S (what the paper says helps, and distillation), one change each against
 #      the plain conversion of step 3: no position embeddings, a post-attention LayerNorm, a lower learning rate,
-#      other chunk sizes (evaluation only: the function does not depend on them), attention transfer before the
-#      fine-tune (scripts/transfer_attention.py);
+#      other chunk sizes (evaluation only: the function does not depend on them), the distilled conversion before
+#      the fine-tune (scripts/convert_bert_to_lion.py);
 #   5. scripts/collect_evidence.py -> evidence.json + evidence.md (tables, machine, steps, seeds, gaps vs targets).
 #
 #   scripts/reproduce_evidence.sh           # the full run: results/evidence.{json,md}, logs in results/logs/
@@ -37,16 +37,17 @@ done
 #   MLM, 4 layers x 256 hidden, 4 heads, seq 128, batch 16, with sparse prediction (the MLM head on the masked
 #   positions only; 1.97x faster than full logits, same loss): LION-S 1.74 steps/s; ~20 s of start-up per run.
 #   STS-B, MiniLM 6 x 384 converted to LION-S, batch 16: 2.1 steps/s; the 1,500 dev pairs take 9.5 s in the
-#   parallel and 12.7 s in the recurrent form. Attention transfer: 1.7 steps/s after ~20 s of corpus loading.
+#   parallel and 12.7 s in the recurrent form. The distilled conversion: about 20 min.
 #   The 2026-11-27 full run with MLM_STEPS=300 and no levers took 47 min (its stage times are in the git history).
 # Full run, estimated from those: MLM 4 x ~15 min, STS-B 4 x ~1.3 min (small models) + 4 x ~3.6 min (MiniLM),
-# levers 4 x ~3.6 min + transfer ~4 min: about 95 min. On a loaded machine expect up to 3-4x longer.
+# levers 4 x ~3.6 min + distilled conversion ~20 min: about 110 min. On a loaded machine expect up to 3-4x longer.
 if [[ $MODE == full ]]; then
     MLM_STEPS=1500         # per variant, batch 16 x 128 tokens (~5.4 epochs of the 4,484 training blocks)
     MLM_EVAL_BLOCKS=256    # held-out blocks of 128 tokens (~4,900 masked tokens at 15%)
     STSB_STEPS=400         # per fine-tune, batch 16 (~1.1 epoch of the 5,749 training pairs; the quickstart's recipe)
     STSB_EVAL_PAIRS=1500   # the whole STS-B dev set, in both forms
-    TRANSFER_STEPS=300     # attention transfer, batch 16 Wikipedia paragraphs
+    TRANSFER_STEPS=300     # attention transfer, batch 16 Wikipedia sentence pairs and paragraphs
+    DISTILLATION_STEPS=1000  # model distillation, the same data
     RESULTS_DIR=results
     RUNS_DIR=runs/evidence
     LOGGING_STEPS=25
@@ -56,6 +57,7 @@ else
     STSB_STEPS=4
     STSB_EVAL_PAIRS=32
     TRANSFER_STEPS=4
+    DISTILLATION_STEPS=4
     RESULTS_DIR=runs/evidence-quick
     RUNS_DIR=runs/evidence-quick
     LOGGING_STEPS=2
@@ -64,7 +66,6 @@ MLM_BATCH=16
 STSB_BATCH=16
 STSB_LR=1e-4        # the same for every model: the quickstart's recipe
 MLM_LR=8e-4         # the paper's base learning rate (run_mlm.py's default)
-TRANSFER_LR=5e-3    # attention transfer: held-out error 0.83 -> 0.29 in 300 steps (1e-3: -> 0.41)
 VARIANTS=(softmax lion_lit lion_d lion_s)
 
 LOG_DIR="$RESULTS_DIR/logs"
@@ -73,7 +74,8 @@ export TQDM_MININTERVAL=${TQDM_MININTERVAL:-2}   # fewer progress-bar redraws in
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 START=$(date +%s)
 STAGE=0
-# 4 pretrainings + 3 recurrent MLM evals + 8 STS-B fine-tunes + 5 levers + transfer and its fine-tune + collect
+# 4 pretrainings + 3 recurrent MLM evals + 8 STS-B fine-tunes + 5 levers + distilled conversion and its fine-tune
+# + collect
 TOTAL_STAGES=$(( ${#VARIANTS[@]} * 4 + 5 + 2 ))
 
 elapsed() { local s=$(( $(date +%s) - START )); printf '%d:%02d' $((s / 60)) $((s % 60)); }
@@ -103,6 +105,7 @@ STSB_COMMON=(
     --per_device_train_batch_size "$STSB_BATCH" --per_device_eval_batch_size 64
     --learning_rate "$STSB_LR" --warmup_steps 0.1 --max_steps "$STSB_STEPS" --max_eval_samples "$STSB_EVAL_PAIRS"
     --seed "$SEED" --logging_steps "$LOGGING_STEPS" --report_to none
+    --distill_from_teacher false   # plain fine-tunes; scripts/reproduce_conversion.sh measures the distilled recipes
 )
 
 eval_form() {  # softmax has one form; every LION model is evaluated in the parallel and the recurrent form
@@ -152,11 +155,13 @@ for chunk in 16 256; do   # the chunk size changes the schedule of the computati
         --per_device_eval_batch_size 64 --max_eval_samples "$STSB_EVAL_PAIRS" --seed "$SEED" --report_to none \
         --eval_attention_mode chunk --chunk_size "$chunk"
 done
-run_stage transfer-lion_s "$PYTHON" scripts/transfer_attention.py --attention_type lion_s --steps "$TRANSFER_STEPS" \
-    --learning_rate "$TRANSFER_LR" --seed "$SEED" --output_dir "$RUNS_DIR/transfer-lion_s" --overwrite_output_dir
-cp "$RUNS_DIR/transfer-lion_s/transfer_results.json" "$LOG_DIR/transfer-lion_s.json"
-lever transfer-lion_s "attention transfer ($TRANSFER_STEPS steps, lr $TRANSFER_LR) before the fine-tune" \
-    --model_name_or_path "$RUNS_DIR/transfer-lion_s" "${STSB_COMMON[@]}" --eval_attention_mode recurrent
+run_stage distilled-lion_s "$PYTHON" scripts/convert_bert_to_lion.py --attention_type lion_s \
+    --attention_transfer_steps "$TRANSFER_STEPS" --distillation_steps "$DISTILLATION_STEPS" --seed "$SEED" \
+    --logging_steps "$LOGGING_STEPS" --output_dir "$RUNS_DIR/distilled-lion_s" --overwrite_output_dir
+cp "$RUNS_DIR/distilled-lion_s/conversion_results.json" "$LOG_DIR/distilled-lion_s.json"
+lever distilled-lion_s "distilled conversion (learned feature maps, $TRANSFER_STEPS steps of attention transfer, \
+$DISTILLATION_STEPS of model distillation on Wikipedia) before the fine-tune" \
+    --model_name_or_path "$RUNS_DIR/distilled-lion_s" "${STSB_COMMON[@]}" --eval_attention_mode recurrent
 
 # 5. tables
 WALL=$(( $(date +%s) - START ))
@@ -164,6 +169,6 @@ run_stage collect "$PYTHON" scripts/collect_evidence.py --runs_dir "$RUNS_DIR" -
     --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
     --setting "MLM=4 layers x 256 hidden, 4 heads, seq 128, batch $MLM_BATCH, $MLM_STEPS steps, lr $MLM_LR, 30%/15% masking, $MLM_EVAL_BLOCKS eval blocks" \
     --setting "STS-B=batch $STSB_BATCH, $STSB_STEPS steps, lr $STSB_LR, 10% warm-up, $STSB_EVAL_PAIRS dev pairs" \
-    --setting "attention transfer=$TRANSFER_STEPS steps x 16 Wikipedia paragraphs, lr $TRANSFER_LR" \
+    --setting "distilled conversion=$TRANSFER_STEPS + $DISTILLATION_STEPS steps x 16 Wikipedia texts" \
     --setting "wall time=$((WALL / 60)) min $((WALL % 60)) s (training stages)"
 echo "=== [$(elapsed)] all done: $RESULTS_DIR/evidence.md, $RESULTS_DIR/evidence.json, logs in $LOG_DIR" >&2

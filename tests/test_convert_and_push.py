@@ -26,6 +26,7 @@ if str(SCRIPTS) not in sys.path:
 
 import convert_bert_to_lion  # noqa: E402
 import model_card  # noqa: E402
+from lion_bert.conversion import LION_PARAMETER, convert  # noqa: E402
 import push_to_hub  # noqa: E402
 
 
@@ -38,19 +39,26 @@ LION_OWN = {
     "lion_lit": {"attn_norm.weight", "attn_norm.bias"},
     "softmax": set(),
 }
+HEDGEHOG = {f"{side}_feature_map.{name}" for side in ("query", "key") for name in ("weight", "bias")}
+NO_DISTILLATION = ["--attention_transfer_steps", "0", "--distillation_steps", "0"]
+TINY_DISTILLATION = ["--attention_transfer_steps", "6", "--distillation_steps", "4", "--max_eval_samples", "16",
+                     "--sts_eval_samples", "200",
+                     "--per_device_train_batch_size", "4", "--max_seq_length", "48", "--logging_steps", "2",
+                     "--disable_tqdm", "true"]
 
 
-def _expected_lion_names(attention_type, prefix="", layers=6):
-    return {f"{prefix}encoder.layer.{i}.attention.self.{name}" for i in range(layers) for name in LION_OWN[attention_type]}
+def _expected_lion_names(attention_type, prefix="", layers=6, own=None):
+    own = LION_OWN[attention_type] if own is None else own
+    return {f"{prefix}encoder.layer.{i}.attention.self.{name}" for i in range(layers) for name in own}
 
 
 @pytest.mark.parametrize("attention_type", ["lion_s", "lion_d", "lion_lit", "softmax"])
-def test_conversion_initialises_exactly_lion_parameters(tmp_path, minilm_dir, attention_type, capsys):
+def test_plain_conversion_initialises_exactly_lion_parameters(tmp_path, minilm_dir, attention_type, capsys):
     out = tmp_path / attention_type
-    assert convert_bert_to_lion.main(["--attention_type", attention_type, "--output_dir", str(out),
-                                      "--inference_mode", "recurrent"]) == 0
+    convert_bert_to_lion.main(["--attention_type", attention_type, "--output_dir", str(out), "--inference_mode",
+                               "recurrent", *NO_DISTILLATION])
     printed = capsys.readouterr().out
-    conversion = convert_bert_to_lion.convert(str(minilm_dir), attention_type=attention_type, load_tokenizer=False)
+    conversion = convert(str(minilm_dir), attention_type=attention_type, load_tokenizer=False)
     assert conversion.head == "base"  # MiniLM has no MLM head: head=auto keeps the encoder alone
     assert set(conversion.newly_initialised) == _expected_lion_names(attention_type)
     assert set(conversion.lion_parameters) == _expected_lion_names(attention_type)
@@ -65,7 +73,7 @@ def test_conversion_initialises_exactly_lion_parameters(tmp_path, minilm_dir, at
     # every BERT weight is carried over unchanged
     bert = load_file(str(minilm_dir / "model.safetensors"))
     lion = load_file(str(out / "model.safetensors"))
-    lion_new = {name for name in lion if convert_bert_to_lion.LION_PARAMETER.search(name)}
+    lion_new = {name for name in lion if LION_PARAMETER.search(name)}
     assert lion_new == _expected_lion_names(attention_type)
     for name, tensor in bert.items():
         key = name.removeprefix("bert.")
@@ -74,7 +82,7 @@ def test_conversion_initialises_exactly_lion_parameters(tmp_path, minilm_dir, at
         assert torch.equal(lion[key], tensor), name
     assert set(lion) - lion_new == {n.removeprefix("bert.") for n in bert} - {"embeddings.position_ids"}
     # the folder is Hub-ready
-    assert set(os.listdir(out)) == UPLOAD_FILES
+    assert set(os.listdir(out)) == UPLOAD_FILES | {"conversion_results.json"}
     config = json.loads((out / "config.json").read_text())
     assert config["attention_type"] == attention_type and config["position_embedding_type"] == "absolute"
     assert config["auto_map"]["AutoModel"] == "modeling_lion_bert.LionBertModel"
@@ -84,25 +92,102 @@ def test_conversion_initialises_exactly_lion_parameters(tmp_path, minilm_dir, at
     assert attention_type.replace("_", "-") in metadata["tags"] and "model-index" not in metadata
 
 
+@pytest.mark.parametrize("attention_type", ["lion_s", "lion_d", "lion_lit"])
+def test_distilled_conversion(tmp_path, minilm_dir, attention_type, capsys):
+    """The default: learned feature maps, attention transfer then model distillation on the embedded Wikipedia
+    sample; both stages lower their held-out loss, and the card and results say what was done and kept."""
+    out = tmp_path / attention_type
+    results = convert_bert_to_lion.main(["--attention_type", attention_type, "--output_dir", str(out),
+                                         *TINY_DISTILLATION])
+    own = HEDGEHOG | (LION_OWN[attention_type] - {"attn_norm.weight", "attn_norm.bias"})
+    assert {n for n in load_file(str(out / "model.safetensors")) if LION_PARAMETER.search(n)} == \
+        _expected_lion_names(attention_type, own=own)
+    config = json.loads((out / "config.json").read_text())
+    assert config["feature_map"] == "hedgehog" and config["attention_layer_norm"] is False
+    for stage in ("attention", "model"):
+        metrics = results["stages"][stage]
+        assert metrics["eval_loss"] < metrics["eval_loss_before"], stage
+        assert metrics["global_step"] if "global_step" in metrics else True
+    before, after = results["errors_before"], results["errors_after_model"]
+    assert len(before["attention_kl"]) == len(after["hidden_relative_error"]) == 6
+    assert sum(after["attention_kl"]) < sum(before["attention_kl"])
+    assert sum(after["hidden_relative_error"]) < sum(before["hidden_relative_error"])
+    sts = results["zero_shot_sts_b"]
+    assert sts["pairs"] == 200 and 0.5 < sts["student"] < 1 and 0.8 < sts["teacher"] < 0.95
+    assert json.loads((out / "conversion_results.json").read_text()) == json.loads(json.dumps(results))
+    card = (out / "README.md").read_text()
+    assert "attention transfer (6 steps" in card and "model distillation (4 steps" in card
+    assert f"{sts['teacher']:.4f}" in card and "checkpoints" not in os.listdir(out)
+    assert "Stage attention: held-out loss" in capsys.readouterr().out
+    from lion_bert import LionBertModel
+
+    model = LionBertModel.from_pretrained(out)
+    ids = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 102]])
+    forms = [model(ids, attention_mode=mode).last_hidden_state for mode in ("parallel", "chunk", "recurrent")]
+    for other in forms[1:]:
+        torch.testing.assert_close(other, forms[0], atol=1e-5, rtol=0)
+
+
+def test_an_interrupted_conversion_resumes(tmp_path, minilm_dir, monkeypatch):
+    """Stage checkpoints go to OUTPUT_DIR/checkpoints; the same command after a crash resumes from them."""
+    out = tmp_path / "resumed"
+    args = ["--attention_type", "lion_s", "--output_dir", str(out), *TINY_DISTILLATION, "--save_steps", "2"]
+
+    def crash(*a, **k):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(convert_bert_to_lion, "write_folder", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        convert_bert_to_lion.main(args)
+    assert (out / "checkpoints" / "attention" / "checkpoint-6").is_dir()
+    assert (out / "checkpoints" / "model" / "checkpoint-4").is_dir()
+    monkeypatch.undo()
+    import transformers
+
+    steps = []
+    original = transformers.Trainer.training_step
+
+    def counted(self, *a, **k):
+        steps.append(type(self.model).__name__)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(transformers.Trainer, "training_step", counted)
+    results = convert_bert_to_lion.main(args)
+    assert steps == []  # both stages resumed at their last step: nothing was trained again
+    assert all(results["stages"][stage]["resumed_finished_stage"].endswith(f"checkpoint-{n}")
+               for stage, n in (("attention", 6), ("model", 4)))
+    assert results["stages"]["model"]["eval_loss"] < results["stages"]["model"]["eval_loss_before"]
+    assert not (out / "checkpoints").exists() and (out / "model.safetensors").is_file()
+
+
+def test_conversion_refuses_bad_input_before_any_work(tmp_path):
+    (tmp_path / "gpt").mkdir()
+    (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ValueError, match="conversion takes BERT"):
+        convert_bert_to_lion.main(["--model_name_or_path", str(tmp_path / "gpt"), "--output_dir", str(tmp_path / "o")])
+    with pytest.raises(OSError, match="Cannot read config.json"):
+        convert_bert_to_lion.main(["--model_name_or_path", str(tmp_path / "nowhere"), "--output_dir",
+                                   str(tmp_path / "o")])
+    for flags, message in [(["--distillation_steps", "-1"], "--distillation_steps must be >= 0"),
+                           (["--attention_transfer_learning_rate", "0"], "must be positive"),
+                           (["--attention_type", "softmax"], "nothing to distill"),
+                           (["--train_file", str(tmp_path / "missing.txt")], "does not exist")]:
+        with pytest.raises(ValueError, match=message):
+            convert_bert_to_lion.main(["--output_dir", str(tmp_path / "o"), *flags])
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("x")
+    with pytest.raises(ValueError, match="--overwrite_output_dir"):
+        convert_bert_to_lion.main(["--output_dir", str(taken)])
+    assert (taken / "keep.txt").read_text() == "x" and not (tmp_path / "o").exists()
+
+
 def test_conversion_with_an_mlm_head_reports_the_head_separately(minilm_dir):
-    conversion = convert_bert_to_lion.convert(str(minilm_dir), attention_type="lion_d", head="mlm",
-                                              load_tokenizer=False)
+    conversion = convert(str(minilm_dir), attention_type="lion_d", head="mlm", load_tokenizer=False)
     assert set(conversion.lion_initialised) == _expected_lion_names("lion_d", prefix="bert.")
     assert conversion.head_initialised and all(n.startswith("cls.predictions.") for n in conversion.head_initialised)
     assert not conversion.other_initialised
     assert conversion.unused == ["pooler.dense.bias", "pooler.dense.weight"]  # MLM models have no pooler
-
-
-def test_conversion_rejects_what_is_not_bert(tmp_path, capsys):
-    (tmp_path / "gpt").mkdir()
-    (tmp_path / "gpt" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
-    assert convert_bert_to_lion.main(["--model_name_or_path", str(tmp_path / "gpt"), "--output_dir",
-                                      str(tmp_path / "out")]) == 2
-    assert "takes BERT" in capsys.readouterr().err
-    assert convert_bert_to_lion.main(["--model_name_or_path", str(tmp_path / "nowhere"), "--output_dir",
-                                      str(tmp_path / "out")]) == 2
-    assert "cannot read config.json" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -114,8 +199,7 @@ def test_conversion_rejects_what_is_not_bert(tmp_path, capsys):
 def mlm_run(tmp_path_factory, minilm_dir):
     """A run folder as run_mlm.py leaves it: a converted LION-D MLM model, results, a card, and a pickle."""
     run = tmp_path_factory.mktemp("run") / "lion-d-run"
-    conversion = convert_bert_to_lion.convert(str(minilm_dir), attention_type="lion_d", head="mlm",
-                                              inference_mode="recurrent")
+    conversion = convert(str(minilm_dir), attention_type="lion_d", head="mlm", inference_mode="recurrent")
     conversion.model.save_pretrained(run)
     conversion.tokenizer.save_pretrained(run)
     model_card.atomic_write_json(run / "eval_results.json", {

@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 from lion_bert.lion_attention import (
     ATTENTION_MODES,
     FEATURE_MAPS,
+    LEARNED_FEATURE_MAPS,
     elu_plus_one,
+    hedgehog,
     identity,
     lion_attention,
     lion_attention_weights,
@@ -666,7 +668,9 @@ def test_attention_modes_constant():
 
 
 def test_feature_maps():
-    assert set(FEATURE_MAPS) == {"elu_plus_one", "silu_norm", "identity"}
+    assert set(FEATURE_MAPS) == {"elu_plus_one", "silu_norm", "identity", "hedgehog"}
+    assert LEARNED_FEATURE_MAPS == ("hedgehog",)
+    assert FEATURE_MAPS["hedgehog"] is hedgehog
     assert FEATURE_MAPS["elu_plus_one"] is elu_plus_one
     assert FEATURE_MAPS["silu_norm"] is silu_norm
     assert FEATURE_MAPS["identity"] is identity
@@ -697,6 +701,62 @@ def test_feature_map_gradients_match_autograd_of_the_spec(name):
     with torch.inference_mode():
         FEATURE_MAPS[name](x32)
     assert torch.equal(x32, before)
+
+
+def _spec_hedgehog(x, weight, bias):
+    """Hedgehog's map from its definition, one head at a time: z = x W_h + b_h, [softmax(z), softmax(-z)]."""
+    heads = []
+    for h in range(x.shape[1]):
+        z = x[:, h] @ weight[h] + bias[h]
+        heads.append(torch.cat([torch.exp(z) / torch.exp(z).sum(-1, keepdim=True),
+                                torch.exp(-z) / torch.exp(-z).sum(-1, keepdim=True)], dim=-1))
+    return torch.stack(heads, dim=1)
+
+
+@pytest.mark.parametrize("size", [3, 8, 11], ids=lambda s: f"F{s}")
+def test_hedgehog_matches_its_definition_and_is_a_valid_feature_map(size):
+    gen = torch.Generator().manual_seed(size)
+    x = 3.0 * torch.randn(2, 3, 17, 8, generator=gen, dtype=torch.float64)
+    weight = torch.randn(3, 8, size, generator=gen, dtype=torch.float64)
+    bias = torch.randn(3, size, generator=gen, dtype=torch.float64)
+    features = hedgehog(x, weight, bias)
+    assert features.shape == (2, 3, 17, 2 * size)
+    assert_rel_close(features, _spec_hedgehog(x, weight, bias), 1e-12, "hedgehog")
+    assert torch.all(features > 0)
+    halves = features.unflatten(-1, (2, size)).sum(-1)
+    assert_rel_close(halves, torch.ones_like(halves), 1e-12, "each half of the features sums to 1")
+    # scores q . k lie in (0, 2]: no denominator of LION can vanish, whatever the parameters
+    scores = features @ features.transpose(-1, -2)
+    assert torch.all(scores > 0) and torch.all(scores <= 2 + 1e-12)
+    # no overflow for huge logits (softmax subtracts the maximum)
+    huge = hedgehog(1e4 * x.float(), weight.float(), bias.float())
+    assert torch.isfinite(huge).all()
+    args = (x[:1, :, :4].clone().requires_grad_(), weight.clone().requires_grad_(), bias.clone().requires_grad_())
+    assert torch.autograd.gradcheck(hedgehog, args)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_hedgehog_features_in_every_form_match_reference(variant, mode):
+    """The learned map changes the feature size (2 * size, != head_dim and != value_dim): every form must take it,
+    and agree with the reference, outputs and gradients."""
+    gen = torch.Generator().manual_seed(_seed(variant, mode))
+    batch, heads, length, head_dim = 2, 3, 37, HEAD_DIM
+    x_q, x_k = (torch.randn(batch, heads, length, head_dim, generator=gen, dtype=torch.float64) for _ in "qk")
+    weight = torch.randn(heads, head_dim, 7, generator=gen, dtype=torch.float64).requires_grad_()
+    bias = torch.zeros(heads, 7, dtype=torch.float64, requires_grad=True)
+    _, _, v, log_lambda = make_inputs(variant, batch, heads, length, seed=_seed(variant, mode, "v"))
+    v.requires_grad_()
+    out = lion_attention(hedgehog(x_q, weight, bias), hedgehog(x_k, weight, bias), v, log_lambda, mode=mode,
+                         chunk_size=8)
+    expected = naive_lion_attention(_spec_hedgehog(x_q, weight, bias), _spec_hedgehog(x_k, weight, bias), v,
+                                    log_lambda)
+    assert_rel_close(out, expected, TOLERANCE[torch.float64], f"{variant}-{mode} output")
+    grad = torch.randn_like(out)
+    ours = torch.autograd.grad(out, (weight, bias, v), grad)
+    reference = torch.autograd.grad(expected, (weight, bias, v), grad)
+    for name, a, b in zip(("weight", "bias", "v"), ours, reference):
+        assert_rel_close(a, b, TOLERANCE[torch.float64], f"{variant}-{mode} d{name}")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -462,6 +462,80 @@ def test_forms_give_the_same_gradients():
             torch.testing.assert_close(gradients[form][name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# The learned feature map (feature_map="hedgehog")
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _hedgehog_model(model_class, attention_type, **overrides):
+    """A tiny model with a learned feature map moved off its identity initialisation."""
+    model = TESTER.build(model_class, attention_type=attention_type, feature_map="hedgehog", **overrides)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "feature_map" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.3)
+    return model
+
+
+def test_hedgehog_parameters_are_per_layer_and_head_and_start_as_identity():
+    model = TESTER.build(LionBertModel, attention_type="lion_s", feature_map="hedgehog", feature_map_size=6)
+    head_dim = TESTER.hidden_size // TESTER.num_attention_heads
+    for layer in model.encoder.layer:
+        attention = layer.attention.self
+        assert attention.query_feature_map is not attention.key_feature_map
+        for feature_map in (attention.query_feature_map, attention.key_feature_map):
+            assert feature_map.weight.shape == (TESTER.num_attention_heads, head_dim, 6)
+            assert torch.equal(feature_map.weight, torch.eye(head_dim, 6).expand(TESTER.num_attention_heads, -1, -1))
+            assert torch.equal(feature_map.bias, torch.zeros(TESTER.num_attention_heads, 6))
+    fixed = TESTER.build(LionBertModel, attention_type="lion_s")
+    assert not any("feature_map" in name for name, _ in fixed.named_parameters())
+
+
+@pytest.mark.parametrize("attention_type", LION_VARIANTS)
+def test_hedgehog_forms_agree_and_train_alike(attention_type):
+    inputs = TESTER.prepare_inputs()
+    outputs, gradients = {}, {}
+    for form in FORMS:
+        model = _hedgehog_model(LionBertForMaskedLM, attention_type, chunk_size=4, attention_mode=form).train()
+        output = model(**inputs, labels=inputs["input_ids"])
+        output.loss.backward()
+        outputs[form] = output.logits
+        gradients[form] = {name: p.grad for name, p in model.named_parameters() if "feature_map" in name}
+    assert len(gradients["parallel"]) == 4 * TESTER.num_hidden_layers
+    for form in ("chunk", "recurrent"):
+        torch.testing.assert_close(outputs[form], outputs["parallel"], atol=ATOL, rtol=0)
+        for name, grad in gradients["parallel"].items():
+            assert grad.abs().max() > 0, name
+            torch.testing.assert_close(gradients[form][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_hedgehog_padding_is_transparent(form):
+    model = _hedgehog_model(LionBertModel, "lion_s", chunk_size=4)
+    inputs = TESTER.prepare_inputs()
+    padded = model(**inputs, attention_mode=form).last_hidden_state
+    for row in range(TESTER.batch_size):
+        length = int(inputs["attention_mask"][row].sum())
+        alone = model(**{k: v[row:row + 1, :length] for k, v in inputs.items()}, attention_mode=form)
+        torch.testing.assert_close(padded[row:row + 1, :length], alone.last_hidden_state, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("model_class", HEAD_CLASSES, ids=lambda c: c.__name__)
+def test_hedgehog_save_load_identical_outputs(tmp_path, model_class):
+    model = _hedgehog_model(model_class, "lion_d", feature_map_size=5)
+    inputs = TESTER.prepare_inputs()
+    if model_class is LionBertForMultipleChoice:
+        inputs = {k: v[:, None, :].expand(-1, 2, -1) for k, v in inputs.items()}
+    model.save_pretrained(tmp_path)
+    loaded = model_class.from_pretrained(tmp_path)
+    assert loaded.config.feature_map == "hedgehog" and loaded.config.feature_map_size == 5
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    expected, actual = model(**inputs), loaded(**inputs)
+    for key in expected.keys():
+        torch.testing.assert_close(actual[key], expected[key], atol=1e-6, rtol=0)
+
+
 PADDING_CASES = [
     (attention_type, form, side)
     for attention_type in LION_VARIANTS

@@ -92,33 +92,34 @@ def test_markdown_and_files(runs, tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
-def _lever(runs, name, change, stage, spearman, attention_type="lion_s", transfer=None):
+def _lever(runs, name, change, stage, spearman, attention_type="lion_s", conversion=None):
     folder = runs / f"lever-{name}"
     _stsb(folder, spearman, spearman, 1e-6)
     results = json.loads((folder / "eval_results.json").read_text())
     (folder / "eval_results.json").write_text(json.dumps({**results, "attention_type": attention_type}))
     (folder / "lever.json").write_text(json.dumps({"change": change, "stage": stage}))
-    if transfer is not None:
+    if conversion is not None:
         (runs / name).mkdir()
-        (runs / name / "transfer_results.json").write_text(json.dumps(transfer))
+        (runs / name / "conversion_results.json").write_text(json.dumps(conversion))
 
 
 def test_levers_are_listed_in_pipeline_order_with_their_effect(runs, tmp_path):
-    _lever(runs, "transfer-lion_s", "attention transfer", 21, 0.83,
-           transfer={"mean_relative_error_before": 0.8, "mean_relative_error_after": 0.3})
+    _lever(runs, "distilled-lion_s", "distilled conversion", 21, 0.83,
+           conversion={"errors_before": {"hidden_relative_error": [0.1, 0.8]},
+                       "errors_after_model": {"hidden_relative_error": [0.01, 0.3]}})
     _lever(runs, "position-none", "no position embeddings", 16, 0.70)
     (runs / "lever-broken").mkdir()  # a lever whose run never finished is left out
     evidence = collect_evidence.collect(runs)
     levers = evidence["levers"]
-    assert [lever["name"] for lever in levers] == ["position-none", "transfer-lion_s"]
-    position, transfer = levers
+    assert [lever["name"] for lever in levers] == ["position-none", "distilled-lion_s"]
+    position, distilled = levers
     assert position["spearman_change_points"] == pytest.approx(-10.0)  # vs the plain conversion's 0.80
     assert position["spearman_gap_to_softmax_points"] == pytest.approx(15.0)  # softmax: 0.85
-    assert transfer["spearman_change_points"] == pytest.approx(3.0) and transfer["transfer"] is not None
+    assert distilled["spearman_change_points"] == pytest.approx(3.0) and distilled["conversion"] is not None
     assert evidence["forms_agree"]["all_stsb_agree"] is True
     markdown = collect_evidence.to_markdown(evidence)
     rows = [line for line in markdown.splitlines() if line.startswith("| position-none") or
-            line.startswith("| transfer-lion_s")]
+            line.startswith("| distilled-lion_s")]
     assert "| -10.00 | 15.00 |" in rows[0] and "no position embeddings" in rows[0]
     assert "| +3.00 | 2.00 |" in rows[1] and "error 0.800 -> 0.300" in rows[1]
 

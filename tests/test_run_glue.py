@@ -1,6 +1,7 @@
-"""scripts/run_glue.py end to end on tiny models and data: STS-B regression on the embedded data, classification from
-csv / tsv / json files, the Hub-ready output folder, the clear errors on bad input (raised before any model is
-loaded), and two-process runs under torchrun and accelerate launch."""
+"""scripts/run_glue.py end to end on tiny models and data: STS-B regression on the embedded data (with the task-teacher
+recipe), classification from csv / tsv / json files, the output folder (🤗's result files beside a Hub-ready model),
+the clear errors on bad input (raised before any model is loaded), and two-process runs under torchrun and
+accelerate launch."""
 
 import csv
 import importlib
@@ -111,22 +112,28 @@ def assert_hub_ready(folder, attention_type):
     return config
 
 
-def check_two_forms(results, training_form="parallel", eval_form="recurrent"):
-    assert results["training_form"] == training_form and results["eval_form"] == eval_form
-    for split, entry in results["splits"].items():
-        assert set(entry["forms"]) == {training_form, eval_form}, split
-        for form in (training_form, eval_form):
-            for metric in results["metric_names"]:
-                assert isinstance(entry["forms"][form][metric], float), (split, form, metric)
-        agreement = entry["agreement"]
-        assert agreement["predictions_agree"] is True, agreement
-        assert agreement["max_abs_logit_diff"] < 1e-4
-        if results["is_regression"]:
-            assert agreement["prediction_correlation"] > 0.9999
-        else:
-            assert agreement["argmax_agreement"] == 1.0
-        for metric in results["metric_names"]:
-            assert entry["forms"][eval_form][metric] == pytest.approx(entry["forms"][training_form][metric], abs=1e-3)
+def check_forms_agree(out, forms=("parallel", "recurrent"), samples=16):
+    """form_agreement.json: the evaluation form against the other LION form, on a bounded sample."""
+    agreement = json.loads((out / "form_agreement.json").read_text())
+    assert agreement["forms"] == list(forms) and agreement["num_samples"] == samples
+    assert agreement["predictions_agree"] is True and agreement["max_abs_logit_diff"] < 1e-4, agreement
+
+
+def check_hf_result_files(out, metrics, eval_samples, trained=True):
+    """The files transformers' run_glue writes: flat eval_results.json, all_results.json, train_results.json,
+    trainer_state.json."""
+    evaluation = json.loads((out / "eval_results.json").read_text())
+    assert all(isinstance(evaluation[f"eval_{m}"], float) for m in metrics) and "eval_loss" in evaluation
+    assert evaluation["eval_samples"] == eval_samples
+    everything = json.loads((out / "all_results.json").read_text())
+    assert evaluation.items() <= everything.items()
+    if trained:
+        train = json.loads((out / "train_results.json").read_text())
+        assert train.items() <= everything.items() and train["train_loss"] > 0
+        assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+    else:
+        assert not (out / "train_results.json").exists()
+    return evaluation
 
 
 def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path, capsys):
@@ -134,24 +141,28 @@ def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path,
     results = run_glue.main([
         "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_s", "--task_name", "stsb",
         "--do_train", "--do_eval", "--do_predict", "--max_predict_samples", "8", "--output_dir", str(out), *TINY,
+        "--attention_transfer_steps", "2",
     ])  # fmt: skip
-    assert results["is_regression"] and results["num_labels"] == 1
-    assert results["metric_names"] == ["pearson", "spearmanr"]
-    assert results["converted_from_bert"] is True and results["attention_type"] == "lion_s"
-    assert results["train"]["global_step"] == 3 and results["train"]["train_samples"] == 32
-    check_two_forms(results)
-    assert results["splits"]["validation"]["num_samples"] == 16
-    saved = json.loads((out / "eval_results.json").read_text())
-    assert saved["splits"] == json.loads(json.dumps(results["splits"]))
-    assert saved["results"][0]["dataset"]["config"] == "stsb"
-    assert set(saved["results"][0]["metrics"]) == {"pearson", "spearmanr", "pearson_recurrent", "spearmanr_recurrent"}
+    # a BERT converted to LION and trained gets the task-teacher recipe by default: the softmax model fine-tuned
+    # with the same arguments into OUTPUT_DIR/teacher, then distilled into the LION model; its scores are reported
+    assert json.loads((out / "teacher" / "config.json").read_text())["attention_type"] == "softmax"
     config = assert_hub_ready(out, "lion_s")
-    assert len(config["id2label"]) == 1
+    assert config["feature_map"] == "hedgehog" and len(config["id2label"]) == 1
     assert config["problem_type"] == "regression"
-    predictions = (out / "predict_results_test.txt").read_text().splitlines()
+    evaluation = check_hf_result_files(out, ["pearson", "spearmanr"], eval_samples=16)
+    assert results == json.loads((out / "all_results.json").read_text())
+    teacher = json.loads((out / "teacher_results.json").read_text())
+    assert set(teacher) >= {"eval_pearson", "eval_spearmanr"} and teacher != evaluation
+    check_forms_agree(out)
+    # the embedded STS-B test split has gold scores: predicted and scored too
+    predictions = (out / "predict_results_stsb.txt").read_text().splitlines()
     assert predictions[0] == "index\tprediction" and len(predictions) == 9
+    assert json.loads((out / "predict_results.json").read_text())["predict_samples"] == 8
+    assert "predict_pearson" in results
+    card = (out / "README.md").read_text()
+    assert "task-teacher recipe" in card and f"Pearson correlation {teacher['eval_pearson']:.4f}" in card
     printed = capsys.readouterr().out
-    assert "GLUE stsb | lion_s" in printed and "agreement" in printed and "pearson" in printed
+    assert "softmax teacher" in printed and "eval_pearson" in printed and "agree" in printed
 
     # the folder loads through the Auto classes and predicts the same in both forms
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -176,18 +187,18 @@ def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffi
         "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_d", "--task_name", "rte",
         "--train_file", str(train), "--validation_file", str(dev), "--test_file", str(test),
         "--do_train", "--do_eval", "--do_predict", "--eval_attention_mode", "chunk", "--chunk_size", "4",
-        "--output_dir", str(out), *TINY,
+        "--output_dir", str(out), *TINY, "--attention_transfer_steps", "2",
         *(["--pad_to_max_length", "--max_seq_length", "32"] if suffix == ".tsv" else []),
     ])  # fmt: skip
-    assert not results["is_regression"] and results["num_labels"] == 2
-    assert results["metric_names"] == ["accuracy"] and results["label_names"] == ["entailment", "not_entailment"]
-    check_two_forms(results, eval_form="chunk")
+    check_hf_result_files(out, ["accuracy"], eval_samples=12)
+    check_forms_agree(out, forms=("chunk", "parallel"), samples=12)
     config = assert_hub_ready(out, "lion_d")
     assert config["id2label"] == {"0": "entailment", "1": "not_entailment"}
-    lines = (out / "predict_results_test.txt").read_text().splitlines()
+    assert config["feature_map"] == "hedgehog"  # distilled from its teacher (the default for a converted BERT)
+    lines = (out / "predict_results_rte.txt").read_text().splitlines()
     assert len(lines) == 7 and all(line.split("\t")[1] in ("entailment", "not_entailment") for line in lines[1:])
     # the test file is labelled, so it is scored too
-    assert "accuracy" in results["predict"]["test"]
+    assert 0 <= results["predict_accuracy"] <= 1
 
 
 def test_fresh_model_and_inferred_columns(run_glue, tmp_path):
@@ -202,10 +213,11 @@ def test_fresh_model_and_inferred_columns(run_glue, tmp_path):
         "--attention_type", "lion_lit", "--train_file", str(train), "--validation_file", str(dev),
         "--output_dir", str(out), *TINY,
     ])  # fmt: skip
-    assert results["task_name"] == "custom" and results["label_names"] == ["neg", "pos"]
-    assert results["metric_names"] == ["accuracy", "f1"] and results["model_name_or_path"] is None
-    check_two_forms(results)  # no --do_* flags: trains and evaluates
-    assert_hub_ready(out, "lion_lit")
+    check_hf_result_files(out, ["accuracy", "f1"], eval_samples=10)  # no --do_* flags: trains and evaluates
+    check_forms_agree(out, samples=10)
+    config = assert_hub_ready(out, "lion_lit")
+    assert config["id2label"] == {"0": "neg", "1": "pos"} and "feature_map" in config
+    assert not (out / "teacher").exists()  # a fresh model has no softmax model to learn from
 
 
 def test_evaluation_only_of_a_lionbert_checkpoint(run_glue, tiny_lion_classifier_dir, tmp_path):
@@ -223,14 +235,14 @@ def test_evaluation_only_of_a_lionbert_checkpoint(run_glue, tiny_lion_classifier
         "--model_name_or_path", str(checkpoint), "--task_name", "mnli", "--validation_file", str(dev),
         "--do_eval", "--output_dir", str(tmp_path / "out"), *TINY,
     ])  # fmt: skip
-    assert "train" not in results and results["attention_type"] == "lion_d"
-    assert results["converted_from_bert"] is False
-    check_two_forms(results, eval_form="chunk")
-    assert results["splits"]["validation"]["num_samples"] == 12
+    check_hf_result_files(out := tmp_path / "out", ["accuracy"], eval_samples=12, trained=False)
+    assert "train_loss" not in results and 0 <= results["eval_accuracy"] <= 1
+    check_forms_agree(out, forms=("chunk", "parallel"), samples=12)  # the generation config's form first
+    assert json.loads((out / "config.json").read_text())["attention_type"] == "lion_d"
 
 
 def test_quickstart_and_json_arguments(run_glue, tmp_path):
-    model_args, data_args, training_args = run_glue.parse_args([])
+    model_args, data_args, _, training_args = run_glue.parse_args([])
     assert data_args.task_name == "stsb" and model_args.model_name_or_path is None
     assert model_args.attention_type == "lion_s" and data_args.max_seq_length == 128
     assert training_args.output_dir == os.path.join("runs", "stsb-lion-s")
@@ -242,22 +254,24 @@ def test_quickstart_and_json_arguments(run_glue, tmp_path):
     with pytest.raises(ValueError, match=r"\.csv, \.tsv, \.json"):
         run_glue.parse_args([str(config)])
     config.write_text(json.dumps({"task_name": "RTE", "learning_rate": 3e-5, "attention_type": "lion_d"}))
-    model_args, data_args, training_args = run_glue.parse_args([str(config)])
+    model_args, data_args, _, training_args = run_glue.parse_args([str(config)])
     assert data_args.task_name == "rte" and training_args.learning_rate == 3e-5
     assert training_args.output_dir == os.path.join("runs", "rte-lion-d")
     assert training_args.do_train and training_args.do_eval
 
 
-def test_read_sts_csv_keeps_score_and_sentences_of_rows_with_extra_columns(run_glue, tmp_path):
+def test_read_sts_csv_keeps_score_and_sentences_of_rows_with_extra_columns(tmp_path):
+    from lion_bert.data import embedded_stsb, read_sts_csv
+
     path = tmp_path / "sts.csv"
     path.write_text(
         "main-news\theadlines\t2016\t0001\t4.5\tSay \"hi\" now\tSay hello\tsource A\tsource B\n"
         "main-captions\tMSRvid\t2012test\t0002\t1\tA cat.\tA dog.\n"
         "broken row\n"
     )
-    columns = run_glue.read_sts_csv(path)
+    columns = read_sts_csv(path)
     assert columns["sentence1"] == ['Say "hi" now', "A cat."] and columns["label"] == [4.5, 1.0]
-    data = run_glue.embedded_stsb()
+    data = embedded_stsb()
     assert {split: len(d) for split, d in data.items()} == {"train": 5749, "validation": 1500, "test": 1379}
     assert data["train"].features["label"].dtype == "float32"
     assert 0.0 <= min(data["validation"]["label"]) and max(data["validation"]["label"]) <= 5.0
@@ -340,8 +354,10 @@ def test_mismatched_head_is_replaced_on_request(run_glue, tiny_lion_classifier_d
         "--model_name_or_path", str(tiny_lion_classifier_dir), "--task_name", "rte", "--train_file", str(good),
         "--validation_file", str(good), "--ignore_mismatched_sizes", "--output_dir", str(tmp_path / "out"), *TINY,
     ])  # fmt: skip
-    assert results["num_labels"] == 2
-    check_two_forms(results)
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["id2label"] == {"0": "entailment",
+                                                                                      "1": "not_entailment"}
+    assert 0 <= results["eval_accuracy"] <= 1
+    check_forms_agree(tmp_path / "out")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -364,21 +380,19 @@ def _launch(launcher, tiny_bert_dir, out, tmp_path):
     )  # fmt: skip
     script_args = [
         str(SCRIPT), "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_s", "--task_name",
-        "stsb", "--do_train", "--do_eval", "--output_dir", str(out), *TINY,
+        "stsb", "--do_train", "--do_eval", "--output_dir", str(out), *TINY, "--attention_transfer_steps", "2",
     ]  # fmt: skip
     result = subprocess.run(
         [*launcher, *script_args], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
         timeout=240,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    results = json.loads((out / "eval_results.json").read_text())
-    assert results["world_size"] == 2
-    # 3 optimizer steps of 2 x 8 examples; both eval forms on the 16 validation pairs, gathered from both processes
-    assert results["train"]["global_step"] == 3
-    assert results["splits"]["validation"]["num_samples"] == 16
-    check_two_forms(results)
+    # 3 optimizer steps of 2 x 8 examples; the 16 validation pairs gathered from both processes, in both forms
+    check_hf_result_files(out, ["pearson", "spearmanr"], eval_samples=16)
+    assert json.loads((out / "trainer_state.json").read_text())["train_batch_size"] == 8
+    check_forms_agree(out)
     assert_hub_ready(out, "lion_s")
-    assert result.stdout.count("GLUE stsb | lion_s") == 1, "only the main process prints the results table"
+    assert result.stdout.count("this model") == 1, "only the main process prints the results table"
     return result
 
 
@@ -402,6 +416,8 @@ def test_a_failure_while_writing_leaves_the_previous_output_intact(run_glue, tin
     args = ["--model_name_or_path", str(tiny_bert_dir), "--task_name", "stsb", "--output_dir", str(out), *TINY]
     run_glue.main(args)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    folders = {p.name for p in out.iterdir() if p.is_dir()}
+    assert folders == {"teacher"}, folders  # the softmax teacher of the default recipe, reused by the next run
 
     def broken_card(*a, **k):
         raise RuntimeError("disk full")
@@ -411,4 +427,4 @@ def test_a_failure_while_writing_leaves_the_previous_output_intact(run_glue, tin
         run_glue.main([*args, "--learning_rate", "1e-3", "--seed", "7"])
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
-    assert sorted(p.name for p in out.iterdir()) == sorted(before), "no staging folder or temporary file is left"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*before, *folders]), "no staging folder is left"

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Tables and a plot of scripts/reproduce_conversion.sh: does conversion keep BERT's quality on STS-B?
+
+    python scripts/collect_conversion.py --runs_dir runs/conversion --out_dir results/conversion
+
+Reads the run folders (🤗's result files of run_glue.py: eval_results.json, predict_results.json, train_results.json,
+form_agreement.json; conversion_results.json of convert_bert_to_lion.py; the stage times in OUT_DIR/logs) and writes
+conversion.json (every number), conversion.md (the tables, with the machine) and conversion.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lion_bert.machine import machine_info
+
+RECIPES = {  # run folder prefix -> what was done
+    "plain": "plain conversion (fixed feature map), fine-tuned",
+    "converted": "distilled conversion (convert_bert_to_lion.py), then fine-tuned",
+    "teacher": "task teacher (run_glue.py's default): attention transfer + distillation from the fine-tuned softmax",
+    "teacher-nopos": "task teacher, no position embeddings (inputs of any length)",
+}
+SHORT = {"plain": "plain conversion", "converted": "distilled conversion, fine-tuned", "teacher": "task teacher",
+         "teacher-nopos": "task teacher, no positions"}
+VARIANTS = {"lion_lit": "LION-LIT", "lion_d": "LION-D", "lion_s": "LION-S"}
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_scores(folder: Path) -> dict | None:
+    """Spearman and Pearson on the validation (dev) and test splits, the form agreement and the train time."""
+    evaluation = _read(folder / "eval_results.json")
+    if evaluation is None:
+        return None
+    test = _read(folder / "predict_results.json") or {}
+    agreement = _read(folder / "form_agreement.json")
+    return {
+        "dev_spearman": evaluation.get("eval_spearmanr"), "dev_pearson": evaluation.get("eval_pearson"),
+        "test_spearman": test.get("predict_spearmanr"), "test_pearson": test.get("predict_pearson"),
+        "dev_samples": evaluation.get("eval_samples"), "test_samples": test.get("predict_samples"),
+        "train_runtime_s": (_read(folder / "train_results.json") or {}).get("train_runtime"),
+        "form_agreement": agreement,
+    }
+
+
+def _points(value, reference):
+    return None if value is None or reference is None else round(100 * (reference - value), 2)
+
+
+def collect(runs_dir: Path, logs_dir: Path, settings: list[str]) -> dict:
+    softmax = run_scores(runs_dir / "stsb-softmax")
+    rows = []
+    for variant in VARIANTS:
+        for recipe in RECIPES:
+            name = f"stsb-{recipe}-{variant}" if recipe != "teacher-nopos" else f"stsb-teacher-{variant}-nopos"
+            scores = run_scores(runs_dir / name)
+            if scores is None:
+                continue
+            rows.append({"variant": variant, "recipe": recipe, "run": name, **scores,
+                         "dev_gap_points": _points(scores["dev_spearman"], (softmax or {}).get("dev_spearman")),
+                         "test_gap_points": _points(scores["test_spearman"], (softmax or {}).get("test_spearman"))})
+    conversions = {}
+    for variant in VARIANTS:
+        results = _read(runs_dir / f"convert-{variant}" / "conversion_results.json")
+        if results is not None:
+            conversions[variant] = {
+                "zero_shot_sts_b": results.get("zero_shot_sts_b"),
+                "attention_kl_before": results["errors_before"]["attention_kl"],
+                "attention_kl_after": results.get("errors_after_model", results.get("errors_after_attention", {}))
+                .get("attention_kl"),
+                "hidden_error_before": results["errors_before"]["hidden_relative_error"],
+                "hidden_error_after": results.get("errors_after_model", {}).get("hidden_relative_error"),
+                "stages": {stage: {k: v for k, v in metrics.items() if k in ("steps", "train_runtime", "eval_loss",
+                                                                            "eval_loss_before")}
+                           for stage, metrics in results.get("stages", {}).items()},
+            }
+    times = {path.name.removesuffix(".time.json"): _read(path)["seconds"] for path in sorted(logs_dir.glob("*.time.json"))}
+    agreements = [row["form_agreement"] for row in rows if row["form_agreement"]]
+    return {
+        "machine": machine_info(),
+        "settings": settings, "softmax": softmax, "runs": rows, "conversions": conversions, "stage_seconds": times,
+        "forms": {"max_abs_logit_diff": max((a["max_abs_logit_diff"] for a in agreements), default=None),
+                  "all_agree": all(a["predictions_agree"] for a in agreements) if agreements else None},
+    }
+
+
+def _f(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def to_markdown(evidence: dict) -> str:
+    softmax = evidence["softmax"] or {}
+    lines = ["# Converting all-MiniLM-L6-v2 to LION: STS-B", "",
+             "Produced by `scripts/reproduce_conversion.sh` (every number: `conversion.json`). Settings: "
+             + "; ".join(evidence["settings"]) + ".", "",
+             f"Softmax baseline (the BERT fine-tuned with the same recipe, and the task teacher): Spearman "
+             f"{_f(softmax.get('dev_spearman'))} on the validation set, {_f(softmax.get('test_spearman'))} on the test "
+             "set. Gap = softmax minus the model, in points (positive = worse than softmax).", "",
+             "| model | recipe | dev Spearman | test Spearman | dev gap | test gap | forms agree (max logit diff) |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for row in evidence["runs"]:
+        agreement = row["form_agreement"]
+        forms = "-" if not agreement else \
+            f"{'yes' if agreement['predictions_agree'] else 'NO'} ({agreement['max_abs_logit_diff']:.1e})"
+        lines.append(f"| {VARIANTS[row['variant']]} | {RECIPES[row['recipe']]} | {_f(row['dev_spearman'])} | "
+                     f"{_f(row['test_spearman'])} | {_f(row['dev_gap_points'], 2)} | {_f(row['test_gap_points'], 2)} "
+                     f"| {forms} |")
+    if evidence["conversions"]:
+        lines += ["", "## The distilled conversion alone (no task data)", "",
+                  "| model | zero-shot STS-B dev Spearman (softmax) | attention KL per row, mean over layers | "
+                  "last hidden-state relative error |", "|---|---:|---:|---:|"]
+        for variant, entry in evidence["conversions"].items():
+            sts = entry["zero_shot_sts_b"] or {}
+            mean = lambda values: None if not values else sum(values) / len(values)  # noqa: E731
+            lines.append(
+                f"| {VARIANTS[variant]} | {_f(sts.get('student'))} ({_f(sts.get('teacher'))}) | "
+                f"{_f(mean(entry['attention_kl_before']))} -> {_f(mean(entry['attention_kl_after']))} | "
+                f"{_f(entry['hidden_error_before'][-1])} -> {_f((entry['hidden_error_after'] or [None])[-1])} |")
+    if evidence["stage_seconds"]:
+        lines += ["", "Wall time per stage (s): " + ", ".join(f"{k} {v}" for k, v in evidence["stage_seconds"].items())
+                  + "."]
+    machine = evidence["machine"]
+    lines += ["", f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
+                  f"torch {machine['torch']}, transformers {machine['transformers']}, Python {machine['python']}.", ""]
+    return "\n".join(lines)
+
+
+def plot(evidence: dict, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recipes = [r for r in RECIPES if any(row["recipe"] == r for row in evidence["runs"])]
+    figure, axis = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(len(recipes), 1)
+    for i, recipe in enumerate(recipes):
+        values = [next((row["test_spearman"] or 0 for row in evidence["runs"]
+                        if row["variant"] == v and row["recipe"] == recipe), 0) for v in VARIANTS]
+        axis.bar([x + i * width for x in range(len(VARIANTS))], values, width, label=SHORT[recipe])
+    softmax = (evidence["softmax"] or {}).get("test_spearman")
+    if softmax is not None:
+        axis.axhline(softmax, color="black", linestyle="--", label=f"softmax (same recipe) {softmax:.3f}")
+    axis.set_xticks([x + width * (len(recipes) - 1) / 2 for x in range(len(VARIANTS))], list(VARIANTS.values()))
+    axis.set_ylabel("STS-B test Spearman")
+    axis.set_ylim(0, 1.1)
+    axis.set_title("all-MiniLM-L6-v2 converted to LION, fine-tuned on STS-B")
+    axis.legend(fontsize=8, loc="upper left", ncol=3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs_dir", type=Path, required=True)
+    parser.add_argument("--out_dir", type=Path, required=True)
+    parser.add_argument("--setting", action="append", default=[], help="a line for the settings (repeatable)")
+    args = parser.parse_args(argv)
+    evidence = collect(args.runs_dir, args.out_dir / "logs", args.setting)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "conversion.json").write_text(json.dumps(evidence, indent=2) + "\n")
+    (args.out_dir / "conversion.md").write_text(to_markdown(evidence))
+    plot(evidence, args.out_dir / "conversion.png")
+    print(to_markdown(evidence))
+    return evidence
+
+
+if __name__ == "__main__":
+    main()
