@@ -9,20 +9,20 @@ Two configuration classes live here:
   :meth:`LionBertForMaskedLM.generate`.
 
 ``ATTENTION_VARIANTS`` is the one table that says how each ``attention_type`` builds its queries, keys and decays;
-adding a variant means adding a row there.
+adding a variant means adding a row there and its name to ``AttentionType``.
 """
 
 import dataclasses
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from huggingface_hub.dataclasses import strict
-from transformers import GenerationConfig, PreTrainedConfig
-from transformers.utils import logging
+from transformers import BertConfig, GenerationConfig
 
-from .lion_attention import ATTENTION_MODES, FEATURE_MAPS
+from .lion_attention import ATTENTION_MODES, AttentionMode, FeatureMapName
 
 
-logger = logging.get_logger(__name__)
+AttentionType = Literal["lion_lit", "lion_d", "lion_s", "softmax"]  # the keys of ATTENTION_VARIANTS
+PositionEmbeddingType = Literal["absolute", "none"]
 
 
 class AttentionVariant(NamedTuple):
@@ -50,8 +50,7 @@ ATTENTION_VARIANTS: dict[str, AttentionVariant] = {
     "softmax": AttentionVariant("softmax", None, "none", False, "absolute"),
 }
 
-POSITION_EMBEDDING_TYPES = ("absolute", "none")
-GENERATION_ATTENTION_MODES = ("auto",) + tuple(ATTENTION_MODES)
+GENERATION_ATTENTION_MODES = ("auto",) + ATTENTION_MODES
 
 
 def _check_choice(name, value, allowed, none_allowed=False):
@@ -72,76 +71,43 @@ def _check_positive_int(name, value, none_allowed=False):
 def bert_config_to_lion(config_dict: dict) -> dict:
     """Turn a BERT ``config.json`` dict (model_type ``"bert"``) into a LionBert one.
 
-    BERT checkpoints always carry learned absolute position embeddings, so ``position_embedding_type`` becomes
-    ``"absolute"`` unless the dict says otherwise; the BERT ``architectures`` entry is dropped. Other model types
-    are returned unchanged.
+    BERT's ``position_embedding_type: "absolute"`` is dropped, so the LION variant's default decides: LION-D and
+    LION-S leave BERT's learned positions out (their decay carries the order, and inputs may have any length),
+    LION-LIT and softmax keep them. Pass ``position_embedding_type="absolute"`` to keep them for every variant.
+    Any other BERT position type is kept, so that validation names it. The BERT ``architectures`` entry is dropped.
+    Other model types are returned unchanged.
     """
     if config_dict.get("model_type") != "bert":
         return config_dict
     converted = dict(config_dict)
     converted["model_type"] = LionBertConfig.model_type
-    converted.setdefault("position_embedding_type", "absolute")
+    if converted.get("position_embedding_type") == "absolute":
+        del converted["position_embedding_type"]
     converted.pop("architectures", None)
-    logger.info("Reading a BERT config as a LionBertConfig (BERT's learned absolute position embeddings are kept).")
     return converted
 
 
 @strict
-class LionBertConfig(PreTrainedConfig):
+class LionBertConfig(BertConfig):
     r"""
     Configuration of a LionBert model: BERT's architecture and defaults, with the softmax attention replaced by LION
-    bidirectional linear attention (Afzal et al. 2025). It is used to instantiate [`LionBertModel`] and its heads.
-    A BERT `config.json` (model_type `"bert"`) is accepted as is, so `LionBertModel.from_pretrained(<BERT folder>,
-    attention_type="lion_s")` converts a BERT checkpoint.
+    bidirectional linear attention (Afzal et al. 2025, see `docs/lion_attention.md`). It is used to instantiate
+    [`LionBertModel`] and its heads. A BERT `config.json` (model_type `"bert"`) is accepted as is, so
+    `LionBertModel.from_pretrained(<BERT folder>, attention_type="lion_s")` converts a BERT checkpoint.
+
+    Every field of [`BertConfig`] (`vocab_size`, `hidden_size`, `num_hidden_layers`, `num_attention_heads`,
+    `intermediate_size`, `hidden_act`, dropouts, `max_position_embeddings`, `type_vocab_size`, `layer_norm_eps`, ...)
+    is inherited with BERT's meaning and default. Where LionBert differs: `attention_probs_dropout_prob` applies in
+    the parallel form only (the one that materialises the attention weights); `max_position_embeddings` limits the
+    input length only with absolute positions; `is_decoder` and `add_cross_attention` must stay `False` (a
+    bidirectional encoder); `use_cache` has no effect (an encoder keeps no cache). The LION fields:
 
     Args:
-        vocab_size (`int`, *optional*, defaults to 30522):
-            Vocabulary size: the number of different token ids `input_ids` may hold.
-        hidden_size (`int`, *optional*, defaults to 768):
-            Dimension of the hidden states; must be a multiple of `num_attention_heads`.
-        num_hidden_layers (`int`, *optional*, defaults to 12):
-            Number of encoder layers.
-        num_attention_heads (`int`, *optional*, defaults to 12):
-            Number of attention heads per layer.
-        intermediate_size (`int`, *optional*, defaults to 3072):
-            Dimension of the feed-forward layer of each encoder layer.
-        hidden_act (`str`, *optional*, defaults to `"gelu"`):
-            Activation of the feed-forward layer and of the MLM head transform (a key of `transformers.ACT2FN`).
-        hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
-            Dropout probability of the embeddings, of the attention and feed-forward outputs, and of the classifier
-            heads when `classifier_dropout` is None.
-        attention_probs_dropout_prob (`float`, *optional*, defaults to 0.1):
-            Dropout on the attention weights during training. LION applies it in the parallel form only (the one
-            that materialises the weights); the chunk and recurrent forms train without it.
-        max_position_embeddings (`int`, *optional*, defaults to 512):
-            Number of learned absolute positions, the longest input when `position_embedding_type="absolute"`.
-            Unused with `position_embedding_type="none"`, where inputs may have any length.
-        type_vocab_size (`int`, *optional*, defaults to 2):
-            Number of token types (segments) `token_type_ids` may hold.
-        initializer_range (`float`, *optional*, defaults to 0.02):
-            Standard deviation of the normal initialisation of the linear and embedding weights.
-        layer_norm_eps (`float`, *optional*, defaults to 1e-12):
-            Epsilon of the LayerNorms.
-        pad_token_id (`int`, *optional*, defaults to 0):
-            Id of the padding token (its embedding row is initialised to zero).
-        use_cache (`bool`, *optional*, defaults to `True`):
-            Kept for compatibility with BERT configs; an encoder keeps no cache, so it has no effect.
-        classifier_dropout (`float`, *optional*):
-            Dropout of the classification heads; None uses `hidden_dropout_prob`.
-        is_decoder (`bool`, *optional*, defaults to `False`):
-            Kept for compatibility with BERT configs; LionBert is a bidirectional encoder, only `False` is accepted.
-        add_cross_attention (`bool`, *optional*, defaults to `False`):
-            Kept for compatibility with BERT configs; only `False` is accepted.
-        bos_token_id (`int`, *optional*):
-            Beginning-of-sequence token id (unused by the encoder).
-        eos_token_id (`int` or `list[int]`, *optional*):
-            End-of-sequence token id(s) (unused by the encoder).
-        tie_word_embeddings (`bool`, *optional*, defaults to `True`):
-            Whether the MLM decoder shares its weight with the word embeddings.
         attention_type (`str`, *optional*, defaults to `"lion_s"`):
             The attention of every layer: `"lion_lit"` (LION-LIT, no decay), `"lion_d"` (LION-D, one learnable
             decay per head), `"lion_s"` (LION-S, a selective decay per token and head computed from the hidden state)
-            or `"softmax"` (plain BERT attention, the baseline; it ignores the LION-only settings below).
+            or `"softmax"` (plain BERT attention, the baseline; it ignores the LION-only settings below and runs the
+            attention function of `attn_implementation`: `"eager"`, `"sdpa"` or `"flex_attention"`).
         attention_mode (`str`, *optional*, defaults to `"parallel"`):
             The LION form `forward` runs in training mode: `"parallel"` (L x L matrix, the only form with attention
             weights and attention dropout), `"chunk"` (chunkwise, memory linear in the length) or `"recurrent"`
@@ -170,8 +136,8 @@ class LionBertConfig(PreTrainedConfig):
         position_embedding_type (`str`, *optional*):
             `"absolute"` (BERT's learned position embeddings, inputs limited to `max_position_embeddings` tokens)
             or `"none"` (no position embeddings; the decay carries the order). None picks the variant's default:
-            absolute for lion_lit and softmax, none for lion_d and lion_s. Configs read from a BERT checkpoint keep
-            `"absolute"` unless told otherwise.
+            absolute for lion_lit and softmax, none for lion_d and lion_s, also for a config read from a BERT
+            checkpoint (its learned positions are then left out; pass `"absolute"` to keep them).
         sparse_prediction (`bool`, *optional*, defaults to `False`):
             As in ModernBERT: when [`LionBertForMaskedLM`] gets `labels`, run the MLM head only on the positions
             whose label is not `sparse_pred_ignore_index`, and return `logits` of shape `(num_predicted, vocab_size)`
@@ -179,6 +145,9 @@ class LionBertConfig(PreTrainedConfig):
             `vocab_size`-wide decoder dominates small models. Without `labels` the head runs on every position.
         sparse_pred_ignore_index (`int`, *optional*, defaults to -100):
             Label value of the positions `sparse_prediction` skips.
+
+    Choices are checked when a field is set (its `Literal` type); the rules between fields when the config is built
+    and saved (the `validate_*` methods, run by `@strict`; `config.validate()` runs them after edits).
 
     Example:
 
@@ -191,35 +160,14 @@ class LionBertConfig(PreTrainedConfig):
 
     model_type = "lion_bert"
 
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    hidden_dropout_prob: float | int = 0.1
-    attention_probs_dropout_prob: float | int = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int | None = 0
-    use_cache: bool = True
-    classifier_dropout: float | int | None = None
-    is_decoder: bool = False
-    add_cross_attention: bool = False
-    bos_token_id: int | None = None
-    eos_token_id: int | list[int] | None = None
-    tie_word_embeddings: bool = True
-
-    attention_type: str = "lion_s"
-    attention_mode: str = "parallel"
+    attention_type: AttentionType = "lion_s"
+    attention_mode: AttentionMode = "parallel"
     chunk_size: int = 64
-    feature_map: str | None = None
+    feature_map: FeatureMapName | None = None
     feature_map_size: int | None = None
     scaled: bool = True
     attention_layer_norm: bool | None = None
-    position_embedding_type: str | None = None
+    position_embedding_type: PositionEmbeddingType | None = None
     sparse_prediction: bool = False
     sparse_pred_ignore_index: int = -100
 
@@ -231,22 +179,11 @@ class LionBertConfig(PreTrainedConfig):
                 f"LionBertConfig got model_type={model_type!r}; build it from such a dict with "
                 f"LionBertConfig.from_dict(...) (BERT dicts are converted) or LionBertConfig.from_pretrained(...)."
             )
-        self.validate_lion_settings()
         super().__post_init__(**kwargs)
 
-    def validate_lion_settings(self):
-        """Raise ValueError, with the allowed values, if a LionBert-specific setting is invalid."""
-        _check_choice("attention_type", self.attention_type, tuple(ATTENTION_VARIANTS))
-        _check_choice("attention_mode", self.attention_mode, tuple(ATTENTION_MODES))
-        _check_positive_int("chunk_size", self.chunk_size)
-        _check_choice("feature_map", self.feature_map, tuple(FEATURE_MAPS), none_allowed=True)
-        _check_positive_int("feature_map_size", self.feature_map_size, none_allowed=True)
-        _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES, True)
-        if self.feature_map is not None and self.attention_variant.kernel == "softmax":
-            raise ValueError(
-                f"`feature_map` applies to LION attention only; leave it None with attention_type="
-                f"{self.attention_type!r} (got {self.feature_map!r})."
-            )
+    def validate_architecture(self):
+        """Part of `@strict`-powered validation: the heads split the hidden size, and the model is an encoder."""
+        super().validate_architecture()
         _check_positive_int("num_attention_heads", self.num_attention_heads)
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
@@ -256,6 +193,16 @@ class LionBertConfig(PreTrainedConfig):
         if self.is_decoder or self.add_cross_attention:
             raise ValueError(
                 "LionBert is a bidirectional encoder: `is_decoder` and `add_cross_attention` must be False."
+            )
+
+    def validate_lion_settings(self):
+        """Part of `@strict`-powered validation: the LION sizes, and no feature map on softmax attention."""
+        _check_positive_int("chunk_size", self.chunk_size)
+        _check_positive_int("feature_map_size", self.feature_map_size, none_allowed=True)
+        if self.feature_map is not None and self.attention_variant.kernel == "softmax":
+            raise ValueError(
+                f"`feature_map` applies to LION attention only; leave it None with attention_type="
+                f"{self.attention_type!r} (got {self.feature_map!r})."
             )
 
     @property
@@ -290,7 +237,7 @@ class LionBertConfig(PreTrainedConfig):
     @classmethod
     def from_dict(cls, config_dict, **kwargs):
         # Fold overrides of config fields (e.g. from_pretrained(..., attention_type="lion_d")) into the dict, so that
-        # they go through __post_init__'s validation instead of being set on an already-built config.
+        # the validate_* hooks see them when the config is built, instead of their being set on a built config.
         field_names = {field.name for field in dataclasses.fields(cls)}
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in field_names}
         return super().from_dict({**bert_config_to_lion(dict(config_dict)), **overrides}, **kwargs)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from transformers.utils import cached_file
@@ -20,6 +22,7 @@ from transformers.utils import logging as hf_logging
 
 from . import modeling_lion_bert as modeling
 from .configuration_lion_bert import LionGenerationConfig
+from .hub import sentence_transformers_file_names
 from .tokenization_lion_bert import LionBertTokenizer
 
 
@@ -174,5 +177,30 @@ def convert(
     )
 
 
+def copy_sentence_transformers_modules(model_name_or_path: str, output_dir: str | Path) -> list[str]:
+    """Make `output_dir` (a converted encoder saved with ``save_pretrained``) a sentence-transformers model like its
+    source: copy the source's ``modules.json``, ``sentence_bert_config.json``, ``config_sentence_transformers.json``
+    and the configuration of every module after the encoder (pooling, normalisation), so that
+    ``SentenceTransformer(output_dir).encode(...)`` embeds as the source did. The encoder module (path "") is the
+    converted model itself. Returns the copied paths, relative to `output_dir`; an empty list when the source is not
+    a sentence-transformers model (it has no ``modules.json``).
+    """
+    def source_file(name):
+        return cached_file(model_name_or_path, name, _raise_exceptions_for_missing_entries=False)
+
+    modules_file = source_file("modules.json")
+    if modules_file is None:
+        return []
+    wanted = sentence_transformers_file_names(json.loads(Path(modules_file).read_text()))
+    copied = []
+    for name in wanted:
+        found = source_file(name)
+        if found is not None:  # a module without settings (Normalize) has no file to copy
+            (Path(output_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(found, Path(output_dir) / name)
+            copied.append(name)
+    return copied
+
+
 __all__ = ["CONVERSION_DEFAULTS", "Conversion", "HEADS", "LION_PARAMETER", "compress_names", "convert",
-           "source_model_type"]
+           "copy_sentence_transformers_modules", "source_model_type"]

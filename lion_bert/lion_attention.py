@@ -16,12 +16,13 @@ Shapes: ``q``, ``k`` are ``(batch, heads, length, head_dim)`` and already went t
 """
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional, get_args
 
 import torch
 import torch.nn.functional as F
 
-ATTENTION_MODES = ("parallel", "chunk", "recurrent")
+AttentionMode = Literal["parallel", "chunk", "recurrent"]
+ATTENTION_MODES: tuple[str, ...] = get_args(AttentionMode)
 
 
 def elu_plus_one(x: torch.Tensor) -> torch.Tensor:
@@ -77,6 +78,7 @@ def hedgehog(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch
     return torch.cat([z.softmax(-1), z.neg().softmax(-1)], dim=-1)
 
 
+FeatureMapName = Literal["elu_plus_one", "silu_norm", "identity", "hedgehog"]  # the keys of FEATURE_MAPS
 FEATURE_MAPS: dict[str, Callable[..., torch.Tensor]] = {
     "elu_plus_one": elu_plus_one,
     "silu_norm": silu_norm,
@@ -93,6 +95,7 @@ LEARNED_FEATURE_MAPS = ("hedgehog",)
 
 
 def _check_arguments(q, k, v, log_lambda, attention_mask, mode="parallel", chunk_size=1):
+    """Shapes and Python arguments only: nothing here reads a tensor's values (no host synchronisation)."""
     if q.dim() != 4:
         raise ValueError(f"q must have shape (batch, heads, length, head_dim), got shape {tuple(q.shape)}")
     if k.shape != q.shape:
@@ -103,14 +106,11 @@ def _check_arguments(q, k, v, log_lambda, attention_mask, mode="parallel", chunk
             f"got {tuple(v.shape)}"
         )
     batch, heads, length, _ = q.shape
-    if log_lambda is not None:
-        if tuple(log_lambda.shape) not in ((heads,), (batch, heads, length)):
-            raise ValueError(
-                f"log_lambda must be None, shape (heads,) = ({heads},) or (batch, heads, length) = "
-                f"({batch}, {heads}, {length}), got {tuple(log_lambda.shape)}"
-            )
-        if bool((log_lambda > 0).any()):
-            raise ValueError("log_lambda must be <= 0 everywhere (it is the log of a decay in (0, 1])")
+    if log_lambda is not None and tuple(log_lambda.shape) not in ((heads,), (batch, heads, length)):
+        raise ValueError(
+            f"log_lambda must be None, shape (heads,) = ({heads},) or (batch, heads, length) = "
+            f"({batch}, {heads}, {length}), got {tuple(log_lambda.shape)}"
+        )
     if attention_mask is not None and tuple(attention_mask.shape) != (batch, length):
         raise ValueError(
             f"attention_mask must have shape (batch, length) = ({batch}, {length}), got {tuple(attention_mask.shape)}"
@@ -121,18 +121,26 @@ def _check_arguments(q, k, v, log_lambda, attention_mask, mode="parallel", chunk
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
 
 
+def _check_values(log_lambda):
+    """The check that reads tensor values, run only with ``validate=True``: it waits for the device (a host
+    synchronisation, which stalls a GPU and breaks graph capture), so the forward pass of a model never runs it."""
+    if log_lambda is not None and bool((log_lambda > 0).any()):
+        raise ValueError("log_lambda must be <= 0 everywhere (it is the log of a decay in (0, 1])")
+
+
 def _prepare(q, k, v, log_lambda, attention_mask):
     """Cast to the compute dtype (float32 for half types, else the inputs' own) and apply the padding rule.
 
     Padded keys are zeroed after the feature map, padded queries too (their outputs come out as zeros), and
-    the decay at a pad becomes 1 (log 0), so pads are transparent to every real token.
+    the decay at a pad becomes 1 (log 0), so pads are transparent to every real token. A mask is applied as given,
+    without looking for pads (that would read its values): pass None when there is no padding.
     """
     dtype = torch.promote_types(torch.promote_types(q.dtype, v.dtype if v is not None else q.dtype), torch.float32)
     q, k = q.to(dtype), k.to(dtype)
     v = v.to(dtype) if v is not None else None
     if log_lambda is not None:
         log_lambda = log_lambda.to(dtype)
-    if attention_mask is not None and not bool(attention_mask.all()):
+    if attention_mask is not None:
         keep = attention_mask.to(dtype)
         q = q * keep[:, None, :, None]
         k = k * keep[:, None, :, None]
@@ -216,11 +224,19 @@ def _with_ones_column(v, scaled):
     return torch.cat([v, torch.ones_like(v[..., :1])], dim=-1) if scaled else v
 
 
+def _denominator(mass: torch.Tensor, eps: float) -> torch.Tensor:
+    """``mass + eps`` (batch, heads, L, 1) with an exact 0 replaced by 1. A query without attention mass, such as a
+    padded query (its features are zeroed), has a zero numerator as well: it gets the zero vector for any eps, where
+    0 / 0 would be NaN at ``eps=0``. Every other row is divided as before."""
+    denominator = mass + eps
+    return denominator.masked_fill_(denominator == 0, 1.0)
+
+
 def _normalise(out, scaled, eps):
     """Output of a product with ``_with_ones_column(v)``: numerator / (denominator + eps), in place at inference."""
     if not scaled:
         return out
-    numerator, denominator = out[..., :-1], out[..., -1:] + eps
+    numerator, denominator = out[..., :-1], _denominator(out[..., -1:], eps)
     return numerator / denominator if _needs_grad(out) else numerator.div_(denominator)
 
 
@@ -244,7 +260,7 @@ class _LinearAttention(torch.autograd.Function):
         key_sum = denominator = None
         if scaled:
             key_sum = k.sum(-2)[..., None]  # (batch, heads, d, 1)
-            denominator = (q @ key_sum).add_(eps)
+            denominator = _denominator(q @ key_sum, eps)
             out.div_(denominator)
         ctx.save_for_backward(q, k, v, state, key_sum, denominator, out)
         return out
@@ -302,7 +318,7 @@ class _MaskedAttention(torch.autograd.Function):
         out = scores @ v
         denominator = None
         if scaled:
-            denominator = scores.sum(-1, keepdim=True).add_(eps)
+            denominator = _denominator(scores.sum(-1, keepdim=True), eps)
             out.div_(denominator)
         ctx.save_for_backward(q, k, v, log_lambda, scores, mask, denominator, out)
         return out
@@ -528,10 +544,11 @@ def lion_attention(
     log_lambda: Optional[torch.Tensor] = None,
     attention_mask: Optional[torch.Tensor] = None,
     *,
-    mode: str = "parallel",
+    mode: AttentionMode = "parallel",
     chunk_size: int = 64,
     scaled: bool = True,
     eps: float = 1e-6,
+    validate: bool = False,
 ) -> torch.Tensor:
     """LION bidirectional linear attention.
 
@@ -545,16 +562,22 @@ def lion_attention(
         log_lambda: None (no decay, LION-LIT), ``(heads,)`` (LION-D) or ``(batch, heads, length)`` (LION-S);
             natural log of the decay, every value <= 0.
         attention_mask: ``(batch, length)``, 1/True for real tokens, 0/False for padding; pads are
-            transparent to real tokens and their own outputs are zeros.
+            transparent to real tokens and their own outputs are zeros. None when there is no padding (cheaper: a
+            given mask is applied without looking at its values).
         mode: ``"parallel"``, ``"chunk"`` or ``"recurrent"``; all compute the same function.
         chunk_size: tokens per chunk in the chunk form (any positive int; L need not be a multiple).
         scaled: divide by the attention mass (the paper's SCALE); False gives the RetNet-style sum.
-        eps: added to the denominator.
+        eps: added to the denominator. A denominator of exactly 0 (a query without attention mass: a padded one)
+            divides by 1 instead, so such a query outputs zeros for any eps, 0 included.
+        validate: also check that ``log_lambda <= 0``. This reads tensor values, a host synchronisation, so it is
+            off by default; shapes and arguments are always checked.
 
     Returns:
         ``(batch, heads, length, value_dim)`` in ``v``'s dtype. Half-precision inputs are computed in float32.
     """
     _check_arguments(q, k, v, log_lambda, attention_mask, mode, chunk_size)
+    if validate:
+        _check_values(log_lambda)
     with torch.autocast(device_type=q.device.type, enabled=False):
         q_, k_, v_, log_lambda_ = _prepare(q, k, v, log_lambda, attention_mask)
         out = _FORMS[mode](q_, k_, v_, log_lambda_, chunk_size, scaled, eps)
@@ -569,17 +592,21 @@ def lion_attention_weights(
     *,
     scaled: bool = True,
     eps: float = 1e-6,
+    validate: bool = False,
 ) -> torch.Tensor:
     """The L x L attention weights of the parallel form: ``(batch, heads, L, L)``.
 
-    Rows are normalised (each sums to ``mass / (mass + eps)``) when ``scaled``; otherwise the raw masked
-    scores ``(Q K^T) * M``. ``lion_attention_weights(...) @ v`` equals ``lion_attention(..., mode="parallel")``.
-    Arguments as in :func:`lion_attention`; returned in q's dtype (float32 for half-precision inputs).
+    Rows are normalised (each sums to ``mass / (mass + eps)``; a row without mass, a padded query's, is zero) when
+    ``scaled``; otherwise the raw masked scores ``(Q K^T) * M``. ``lion_attention_weights(...) @ v`` equals
+    ``lion_attention(..., mode="parallel")``. Arguments as in :func:`lion_attention`; returned in q's dtype (float32
+    for half-precision inputs).
     """
     _check_arguments(q, k, None, log_lambda, attention_mask)
+    if validate:
+        _check_values(log_lambda)
     with torch.autocast(device_type=q.device.type, enabled=False):
         q_, k_, _, log_lambda_ = _prepare(q, k, None, log_lambda, attention_mask)
         weights = _masked_scores(q_, k_, log_lambda_)
         if scaled:
-            weights = weights / (weights.sum(-1, keepdim=True) + eps)
+            weights = weights / _denominator(weights.sum(-1, keepdim=True), eps)
     return weights

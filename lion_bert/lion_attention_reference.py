@@ -14,6 +14,9 @@ Conventions (one head, one sequence; positions ``i, j = 0 .. L-1``)::
     y_i = sum_j M_ij (q_i . k_j) v_j / (sum_j M_ij (q_i . k_j) + eps)      (scaled=True)
     y_i = sum_j M_ij (q_i . k_j) v_j                                        (scaled=False)
 
+A denominator of exactly 0 (a query without attention mass, e.g. a zero query) is replaced by 1, so such a query
+gets zero weights and the zero vector for any ``eps``, ``eps=0`` included.
+
 ``log M_ij`` is built directly from the definition as a sum of ``log_lambda`` over an explicit index set,
 selected by an ``(L, L, L)`` 0/1 indicator tensor. No cumulative sums (and so no differences of cumulative
 sums) are used anywhere, which keeps this implementation independent of the ones it checks. The cost is
@@ -119,8 +122,8 @@ def naive_lion_attention_weights(q: Tensor, k: Tensor, log_lambda: Optional[Tens
     Args:
         q, k: ``(B, H, L, d)``, already through the feature map.
         log_lambda: None, ``(H,)`` or ``(B, H, L)``.
-        scaled: if True divide each row by ``(row sum + eps)``; if False return the raw masked scores
-            ``M * (Q K^T)``.
+        scaled: if True divide each row by ``(row sum + eps)`` (by 1 where that is exactly 0: the row stays zero);
+            if False return the raw masked scores ``M * (Q K^T)``.
     Returns:
         float64 ``(B, H, L, L)`` weights ``W`` with ``y = W @ v``.
     """
@@ -133,7 +136,8 @@ def naive_lion_attention_weights(q: Tensor, k: Tensor, log_lambda: Optional[Tens
     scores = torch.einsum("bhid,bhjd->bhij", q64, k64)
     weights = mask * scores
     if scaled:
-        weights = weights / (weights.sum(dim=-1, keepdim=True) + eps)
+        denominator = weights.sum(dim=-1, keepdim=True) + eps
+        weights = weights / torch.where(denominator == 0, torch.ones_like(denominator), denominator)
     return weights
 
 
@@ -146,7 +150,7 @@ def naive_lion_attention(q: Tensor, k: Tensor, v: Tensor, log_lambda: Optional[T
         v: ``(B, H, L, dv)``.
         log_lambda: None (LIT), ``(H,)`` (D) or ``(B, H, L)`` (S); values <= 0.
         scaled: the paper's SCALE (divide by ``sum_j M_ij q_i.k_j + eps``); False drops the denominator.
-        eps: added to the denominator when ``scaled``.
+        eps: added to the denominator when ``scaled``; a denominator of exactly 0 divides by 1 instead.
     Returns:
         float64 ``(B, H, L, dv)`` with
         ``y_i = sum_j M_ij (q_i . k_j) v_j / (sum_j M_ij (q_i . k_j) + eps)``.

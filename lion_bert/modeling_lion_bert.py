@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutputWithPoolingAndCrossAttentions,
@@ -38,9 +39,11 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from transformers.modeling_utils import PreTrainedModel
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
+from transformers.models.bert.modeling_bert import eager_attention_forward
 from transformers.pytorch_utils import apply_chunking_to_forward
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, logging
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_lion_bert import GENERATION_ATTENTION_MODES, LionBertConfig, LionGenerationConfig
 from .lion_attention import FEATURE_MAPS, LEARNED_FEATURE_MAPS, lion_attention, lion_attention_weights
@@ -119,8 +122,9 @@ DECAY_KINDS: dict[str, DecayKind] = {
 
 # ----------------------------------------------------------------------------------------------------------------
 # Attention kernels: (module, q, k, v, log_lambda, attention_mask, form, output_attentions) -> (output, weights)
-# q, k, v: (batch, heads, length, head_dim); attention_mask: None or (batch, length) bool; output like v;
-# weights: (batch, heads, length, length) or None.
+# q, k, v: (batch, heads, length, head_dim); attention_mask: None (no padding) or (batch, length) bool, True = token;
+# output: (batch, length, heads, head_dim), as transformers' attention functions return it; weights: (batch, heads,
+# length, length) or None.
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -140,28 +144,42 @@ def _lion_kernel(module, q, k, v, log_lambda, attention_mask, form, output_atten
         # the parallel form, materialised: weights @ v equals lion_attention(..., mode="parallel")
         weights = lion_attention_weights(q, k, log_lambda, attention_mask, scaled=module.scaled)
         output = (module.dropout(weights) @ v.to(weights.dtype)).to(v.dtype)
-        return output, (weights if output_attentions else None)
+        return output.transpose(1, 2), (weights if output_attentions else None)
     output = lion_attention(
         q, k, v, log_lambda, attention_mask, mode=form.mode, chunk_size=form.chunk_size, scaled=module.scaled
     )
-    return output, None
+    return output.transpose(1, 2), None
+
+
+def _eager_mask(attention_mask, dtype):
+    """(batch, length) bool -> additive (batch, 1, 1, length): 0 on tokens, the dtype's minimum on pads."""
+    if attention_mask is None:
+        return None
+    return torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device).masked_fill(
+        ~attention_mask, torch.finfo(dtype).min
+    )[:, None, None, :]
 
 
 def _softmax_kernel(module, q, k, v, log_lambda, attention_mask, form, output_attentions):
-    """BERT's attention, softmax(q k^T / sqrt(d) + mask) v, with the mask on the keys (the forms do not apply)."""
-    additive_mask = None
-    if attention_mask is not None:
-        additive_mask = torch.zeros(attention_mask.shape, dtype=q.dtype, device=q.device)
-        additive_mask = additive_mask.masked_fill(~attention_mask, torch.finfo(q.dtype).min)[:, None, None, :]
+    """BERT's attention, as BertSelfAttention runs it: the attention function of `config._attn_implementation`
+    (`"eager"`, `"sdpa"`, `"flex_attention"`) from transformers' `ALL_ATTENTION_FUNCTIONS`, with the mask that function
+    takes. The LION forms do not apply. Only eager attention returns the weights, so with `output_attentions` it runs
+    whatever the implementation (transformers' sdpa would return none, and distillation needs the teacher's)."""
+    implementation = module.config._attn_implementation
+    if output_attentions and implementation != "eager":
+        logger.warning_once(
+            f"output_attentions=True: the softmax attention runs eagerly, since {implementation!r} returns no weights."
+        )
+        implementation = "eager"
+    if q.shape[0] == 0:  # an empty batch is a valid input, which transformers' sdpa function fails to reshape
+        implementation = "eager"
+    if implementation == "eager":
+        mask = _eager_mask(attention_mask, q.dtype)
+    else:  # the mask format of that implementation (boolean for sdpa, a BlockMask for flex_attention)
+        mask = create_bidirectional_mask(config=module.config, inputs_embeds=q[:, 0], attention_mask=attention_mask)
+    attention = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
     dropout = module.dropout.p if module.training else 0.0
-    if output_attentions:
-        scores = (q @ k.transpose(-1, -2)) * module.scaling
-        if additive_mask is not None:
-            scores = scores + additive_mask
-        weights = scores.softmax(dim=-1)
-        return module.dropout(weights) @ v, weights
-    output = F.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask, dropout_p=dropout, scale=module.scaling)
-    return output, None
+    return attention(module, q, k, v, mask, dropout=dropout, scaling=module.scaling)
 
 
 ATTENTION_KERNELS = {"lion": _lion_kernel, "softmax": _softmax_kernel}
@@ -236,6 +254,8 @@ class LionBertSelfAttention(nn.Module):
     def __init__(self, config: LionBertConfig):
         super().__init__()
         variant = config.attention_variant
+        self.config = config  # the softmax kernel reads `_attn_implementation` from it
+        self.is_causal = False  # read by transformers' attention functions
         self.num_attention_heads = config.num_attention_heads
         self.attention_head_size = config.hidden_size // config.num_attention_heads
         self.all_head_size = self.num_attention_heads * self.attention_head_size
@@ -267,7 +287,7 @@ class LionBertSelfAttention(nn.Module):
         v = self.value(hidden_states).view(heads_shape).transpose(1, 2)
         log_lambda = DECAY_KINDS[self.decay_kind].log_lambda(self, hidden_states)
         output, weights = self.kernel(self, q, k, v, log_lambda, attention_mask, form, output_attentions)
-        output = output.transpose(1, 2).reshape(batch, length, self.all_head_size)
+        output = output.reshape(batch, length, self.all_head_size)
         if self.attn_norm is not None:
             output = self.attn_norm(output)
         return output, weights
@@ -497,6 +517,9 @@ class LionBertPreTrainedModel(PreTrainedModel):
     generation_config_class = LionGenerationConfig
     base_model_prefix = "bert"
     supports_gradient_checkpointing = True
+    # attn_implementation picks the softmax baseline's attention function; LION layers always run lion_attention
+    _supports_sdpa = True
+    _supports_flex_attn = True
     # the sequence cannot be sharded: LION carries a bidirectional state along the whole sequence
     _supports_context_parallel = False
     _no_split_modules = ["LionBertEmbeddings", "LionBertLayer"]
@@ -505,12 +528,13 @@ class LionBertPreTrainedModel(PreTrainedModel):
     output_modalities = ("text",)
 
     def __init__(self, config: LionBertConfig, *inputs, **kwargs):
-        if not hasattr(config, "validate_lion_settings"):
+        # duck-typed: a config of the Hub code's own copy of this file is a LionBertConfig too. It was validated when
+        # it was built, and @strict validates every field set since.
+        if not hasattr(config, "attention_variant"):
             raise TypeError(
                 f"{type(self).__name__} needs a LionBertConfig, got {type(config).__name__}; convert a BERT config "
                 "with LionBertConfig.from_dict(bert_config.to_dict(), attention_type=...)."
             )
-        config.validate_lion_settings()  # the config may have been edited since it was built
         super().__init__(config, *inputs, **kwargs)
 
     @classmethod
@@ -733,6 +757,15 @@ def _check_inputs(
     return batch, length
 
 
+def _padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The mask the layers take: (batch, length) bool, True = token, or None when nothing is padded. The one read of
+    the mask's values, next to the input checks and before any compute, so that no layer waits for the device; a mask
+    without pads is dropped because every kernel is cheaper without one (LION-D then keeps its per-head decay)."""
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    return attention_mask.bool()
+
+
 class LionBertModel(LionBertPreTrainedModel):
     """The bare LionBert encoder (embeddings, layers, optional pooler), returning hidden states."""
 
@@ -753,6 +786,7 @@ class LionBertModel(LionBertPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embeddings.word_embeddings = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -762,7 +796,6 @@ class LionBertModel(LionBertPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         attention_mode: str | None = None,
         chunk_size: int | None = None,
     ) -> tuple[torch.Tensor] | BaseModelOutputWithPoolingAndCrossAttentions:
@@ -781,7 +814,7 @@ class LionBertModel(LionBertPreTrainedModel):
                 sequence_length, sequence_length)`: the normalised LION weights (this runs the parallel form, the only
                 one that has them) or the softmax probabilities.
             output_hidden_states (`bool`, *optional*): return the embeddings and each layer's output.
-            return_dict (`bool`, *optional*): return a ModelOutput (default) or a tuple.
+            return_dict (`bool`, *optional*): return a ModelOutput (default) or a tuple (`@can_return_tuple`).
             attention_mode (`str`, *optional*): `"parallel"`, `"chunk"`, `"recurrent"` or `"auto"`; overrides the
                 generation config (eval mode) and `config.attention_mode` (training mode).
             chunk_size (`int`, *optional*): chunk size of the chunk form; overrides the configs.
@@ -795,28 +828,27 @@ class LionBertModel(LionBertPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         _, length = _check_inputs(
             self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
             vocab_size=self.embeddings.word_embeddings.num_embeddings,
         )
         form = self.resolve_attention_form(length, attention_mode, chunk_size)
-        if attention_mask is not None:
-            attention_mask = attention_mask.bool()
+        attention_mask = _padding_mask(attention_mask)
 
-        embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        embedding_output = self.embeddings(
+            input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds
+        )
         sequence_output, hidden_states, attentions = self.encoder(
             embedding_output, attention_mask, form, output_attentions, output_hidden_states
         )
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
 
-        output = BaseModelOutputWithPoolingAndCrossAttentions(
+        return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=sequence_output,
             pooler_output=pooled_output,
             hidden_states=hidden_states,
             attentions=attentions,
         )
-        return output if return_dict else output.to_tuple()
 
 
 class LionBertForMaskedLM(LionBertPreTrainedModel):
@@ -840,6 +872,7 @@ class LionBertForMaskedLM(LionBertPreTrainedModel):
         self.cls.predictions.decoder = new_embeddings
         self.cls.predictions.bias = new_embeddings.bias
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -850,7 +883,6 @@ class LionBertForMaskedLM(LionBertPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions=None,
         output_hidden_states=None,
-        return_dict=None,
         attention_mode=None,
         chunk_size=None,
     ) -> tuple[torch.Tensor] | MaskedLMOutput:
@@ -867,11 +899,18 @@ class LionBertForMaskedLM(LionBertPreTrainedModel):
             vocab_size)` for the labelled positions only when `config.sparse_prediction` and `labels` are set;
             `loss` (scalar) with labels.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_attentions,
-            output_hidden_states, return_dict=True, attention_mode=attention_mode, chunk_size=chunk_size,
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            attention_mode=attention_mode,
+            chunk_size=chunk_size,
         )
         hidden_states = outputs.last_hidden_state
         if self.config.sparse_prediction and labels is not None:
@@ -882,10 +921,9 @@ class LionBertForMaskedLM(LionBertPreTrainedModel):
         loss = None
         if labels is not None:
             loss = CrossEntropyLoss()(prediction_scores.view(-1, self.config.vocab_size), labels.view(-1))
-        output = MaskedLMOutput(
+        return MaskedLMOutput(
             loss=loss, logits=prediction_scores, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
     def generate(
@@ -967,6 +1005,7 @@ class LionBertForSequenceClassification(LionBertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -977,7 +1016,6 @@ class LionBertForSequenceClassification(LionBertPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions=None,
         output_hidden_states=None,
-        return_dict=None,
         attention_mode=None,
         chunk_size=None,
     ) -> tuple[torch.Tensor] | SequenceClassifierOutput:
@@ -993,11 +1031,18 @@ class LionBertForSequenceClassification(LionBertPreTrainedModel):
         Returns:
             [`SequenceClassifierOutput`]: `logits` `(batch_size, num_labels)`; `loss` (scalar) with labels.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_attentions,
-            output_hidden_states, return_dict=True, attention_mode=attention_mode, chunk_size=chunk_size,
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            attention_mode=attention_mode,
+            chunk_size=chunk_size,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
@@ -1018,10 +1063,9 @@ class LionBertForSequenceClassification(LionBertPreTrainedModel):
                 loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
             else:
                 loss = BCEWithLogitsLoss()(logits, labels)
-        output = SequenceClassifierOutput(
+        return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 class LionBertForMultipleChoice(LionBertPreTrainedModel):
@@ -1035,6 +1079,7 @@ class LionBertForMultipleChoice(LionBertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, 1)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -1045,7 +1090,6 @@ class LionBertForMultipleChoice(LionBertPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions=None,
         output_hidden_states=None,
-        return_dict=None,
         attention_mode=None,
         chunk_size=None,
     ) -> tuple[torch.Tensor] | MultipleChoiceModelOutput:
@@ -1059,7 +1103,6 @@ class LionBertForMultipleChoice(LionBertPreTrainedModel):
         Returns:
             [`MultipleChoiceModelOutput`]: `logits` `(batch_size, num_choices)`; `loss` (scalar) with labels.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         first = input_ids if input_ids is not None else inputs_embeds
         expected_dims = 3 if input_ids is not None else 4
         if first is None or first.dim() != expected_dims:
@@ -1075,16 +1118,22 @@ class LionBertForMultipleChoice(LionBertPreTrainedModel):
 
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
         outputs = self.bert(
-            flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids), flat(inputs_embeds),
-            output_attentions, output_hidden_states, return_dict=True, attention_mode=attention_mode,
+            flat(input_ids),
+            attention_mask=flat(attention_mask),
+            token_type_ids=flat(token_type_ids),
+            position_ids=flat(position_ids),
+            inputs_embeds=flat(inputs_embeds),
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            attention_mode=attention_mode,
             chunk_size=chunk_size,
         )
         logits = self.classifier(self.dropout(outputs.pooler_output)).view(-1, num_choices)
         loss = CrossEntropyLoss()(logits, labels) if labels is not None else None
-        output = MultipleChoiceModelOutput(
+        return MultipleChoiceModelOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 class LionBertForTokenClassification(LionBertPreTrainedModel):
@@ -1099,6 +1148,7 @@ class LionBertForTokenClassification(LionBertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -1109,7 +1159,6 @@ class LionBertForTokenClassification(LionBertPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions=None,
         output_hidden_states=None,
-        return_dict=None,
         attention_mode=None,
         chunk_size=None,
     ) -> tuple[torch.Tensor] | TokenClassifierOutput:
@@ -1124,20 +1173,26 @@ class LionBertForTokenClassification(LionBertPreTrainedModel):
         Returns:
             [`TokenClassifierOutput`]: `logits` `(batch_size, sequence_length, num_labels)`; `loss` with labels.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_attentions,
-            output_hidden_states, return_dict=True, attention_mode=attention_mode, chunk_size=chunk_size,
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            attention_mode=attention_mode,
+            chunk_size=chunk_size,
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         loss = None
         if labels is not None:
             loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
-        output = TokenClassifierOutput(
+        return TokenClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 class LionBertForQuestionAnswering(LionBertPreTrainedModel):
@@ -1155,6 +1210,7 @@ class LionBertForQuestionAnswering(LionBertPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -1166,7 +1222,6 @@ class LionBertForQuestionAnswering(LionBertPreTrainedModel):
         end_positions: torch.Tensor | None = None,
         output_attentions=None,
         output_hidden_states=None,
-        return_dict=None,
         attention_mode=None,
         chunk_size=None,
     ) -> tuple[torch.Tensor] | QuestionAnsweringModelOutput:
@@ -1182,11 +1237,18 @@ class LionBertForQuestionAnswering(LionBertPreTrainedModel):
             [`QuestionAnsweringModelOutput`]: `start_logits`, `end_logits` `(batch_size, sequence_length)`; `loss`
             (mean of the start and end cross-entropies) with positions.
         """
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         attention_mode, chunk_size = self._form_for_inputs(input_ids, inputs_embeds, attention_mode, chunk_size)
         outputs = self.bert(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_attentions,
-            output_hidden_states, return_dict=True, attention_mode=attention_mode, chunk_size=chunk_size,
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+            attention_mode=attention_mode,
+            chunk_size=chunk_size,
         )
         logits = self.qa_outputs(outputs.last_hidden_state)
         start_logits, end_logits = logits.split(1, dim=-1)
@@ -1204,14 +1266,13 @@ class LionBertForQuestionAnswering(LionBertPreTrainedModel):
             end_positions = end_positions.clamp(0, ignored_index)
             loss_fct = CrossEntropyLoss(ignore_index=ignored_index)
             total_loss = (loss_fct(start_logits, start_positions) + loss_fct(end_logits, end_positions)) / 2
-        output = QuestionAnsweringModelOutput(
+        return QuestionAnsweringModelOutput(
             loss=total_loss,
             start_logits=start_logits,
             end_logits=end_logits,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
-        return output if return_dict else output.to_tuple()
 
 
 __all__ = [

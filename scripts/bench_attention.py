@@ -7,7 +7,9 @@ selective decay per token) and every form (parallel, chunk, recurrent) of
 on the same float32 (B, H, L, d) shapes, it measures:
 
 * time: forward under ``torch.inference_mode()``, and forward+backward (inputs that require grad,
-  ``out.sum().backward()``); the median over ``--repeats`` runs after one warm-up;
+  ``out.sum().backward()``), with ``torch.utils.benchmark.Timer.blocked_autorange``: after a warm-up, replicates of
+  one or more calls until they total ``--min-run-time`` seconds (one call where a call is longer); the time is the
+  median ms per call over the replicates, reported with their interquartile range and count;
 * peak memory, as the growth of the peak resident set size (ru_maxrss) of a fresh child process that runs only
   this case, from after building the inputs to after the forward runs (forward) and after the forward and the
   forward+backward runs (forward+backward); torch's CPU allocations are invisible to tracemalloc;
@@ -19,18 +21,16 @@ with its estimate recorded (estimates: FLOPs at the matmul rate and the L x L sc
 raised to the last measured length of the same case scaled by L or L^2).
 
 Output: a markdown table on stdout and in ``--output-md``, every number in ``--output-json``, one progress line
-per case on stderr. From a checkout (the default run, L = 128 ... 16384 with B=1, H=12, d=64, takes roughly
-10 minutes on a quiet 2-core CPU):
+per case on stderr. The default run, L = 128 ... 16384 with B=1, H=12, d=64, takes roughly 10 minutes on a quiet
+2-core CPU:
 
     python scripts/bench_attention.py
-    python scripts/bench_attention.py --lengths 128 256 --repeats 1   # smoke run
+    python scripts/bench_attention.py --lengths 128 256 --min-run-time 0.05   # smoke run
 """
 
 import argparse
-import importlib.util
 import inspect
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -38,31 +38,28 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-if importlib.util.find_spec("lion_bert") is None:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-if str(Path(__file__).resolve().parent) not in sys.path:  # bench_utils, also when loaded from another folder
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_utils import (  # noqa: E402
+from lion_bert.benchmarking import (
+    LION_VARIANTS,
     MATMUL_SIZE,
     MIB,
     available_memory_gib,
     child_context,
-    machine_info,
+    expected_seconds,
+    failure,
     markdown_table,
     matmul_flop_rate,
     number,
     peak_rss_mib,
-    reset_peak_rss,
     run_in_child,
-    time_runs,
+    start_peak_window,
+    time_cell,
+    time_function,
+    timing_record,
 )
+from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
+from lion_bert.lion_attention import ATTENTION_MODES, FEATURE_MAPS, lion_attention
+from lion_bert.machine import machine_info
 
-# lion_bert is imported where attention runs, in the children (see make_case and run_benchmark): importing it
-# imports transformers, seconds the parent process need not spend.
-ATTENTION_MODES = ("parallel", "chunk", "recurrent")  # lion_bert.lion_attention.ATTENTION_MODES
-VARIANTS = ("lion_lit", "lion_d", "lion_s")
-FEATURE_MAP_OF_VARIANT = {"lion_lit": "elu_plus_one", "lion_d": "silu_norm", "lion_s": "silu_norm"}  # spec defaults
 SDPA = "sdpa"  # the baseline's variant and mode
 QUADRATIC_MODES = ("parallel", SDPA)  # time and memory grow as L^2 (others: as L)
 PASSES = ("forward", "forward_backward")
@@ -129,15 +126,14 @@ def estimate(mode, pass_name, length, flops, lxl_bytes, matmul_rate, last_measur
 
 
 def make_case(variant, mode, batch, heads, length, head_dim, chunk_size):
-    """The case's inputs (leaf tensors that require grad) and the attention function to call on them."""
-    from lion_bert.lion_attention import FEATURE_MAPS, lion_attention
-
+    """The case's (B, H, L, d) float32 inputs (leaf tensors that require grad; LION-D adds an (H,) log-decay, LION-S
+    a (B, H, L) one) and the attention function to call on them."""
     generator = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(batch, heads, length, head_dim, generator=generator) for _ in range(3))
     if mode == SDPA:
         inputs, attention = [q, k, v], F.scaled_dot_product_attention
     else:
-        feature_map = FEATURE_MAPS[FEATURE_MAP_OF_VARIANT[variant]]
+        feature_map = FEATURE_MAPS[ATTENTION_VARIANTS[variant].feature_map]
         inputs = [feature_map(q), feature_map(k), v]
         if variant == "lion_d":
             inputs.append(F.logsigmoid(torch.linspace(2.0, 6.0, heads)))  # decays 0.88 ... 0.998
@@ -157,8 +153,7 @@ def run_case(spec, connection):
         spec["variant"], spec["mode"], spec["batch"], spec["heads"], spec["length"], spec["head_dim"],
         spec["chunk_size"],
     )
-    reset_peak_rss()  # a forked child inherits the peak of its parent
-    baseline_mib = peak_rss_mib()
+    baseline_mib = start_peak_window()  # a forked child inherits the peak of its parent
 
     def forward():
         with torch.inference_mode():
@@ -173,16 +168,12 @@ def run_case(spec, connection):
         if name not in spec["passes"]:
             continue
         try:
-            seconds = time_runs(function, spec["repeats"])
+            measurement = time_function(function, spec["min_run_time"])
         except RuntimeError as error:  # e.g. a failed allocation
-            connection.send((name, {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:200]}))
+            connection.send((name, failure(error)))
             break
-        connection.send((name, {
-            "status": "ok",
-            "ms": statistics.median(seconds) * 1e3,
-            "ms_runs": [s * 1e3 for s in seconds],
-            "peak_rss_growth_mib": peak_rss_mib() - baseline_mib,
-        }))
+        connection.send((name, {"status": "ok", **timing_record(measurement),
+                                "peak_rss_growth_mib": peak_rss_mib() - baseline_mib}))
     connection.close()
 
 
@@ -203,7 +194,7 @@ def plan_passes(args, mode, length, flops, lxl_bytes, matmul_rate, last_measured
             plan[name] = {"status": "skipped", "reason": "forward skipped"}
             continue
         seconds, mib = estimate(mode, name, length, flops, lxl_bytes, matmul_rate, last_measured.get(name))
-        total_seconds = (1 + args.repeats) * seconds
+        total_seconds = expected_seconds(seconds, args.min_run_time)
         record = {"status": "skipped", "estimated_seconds": total_seconds, "estimated_peak_mib": mib}
         if total_seconds > args.max_seconds_per_case:
             record["reason"] = f"est. {number(total_seconds)} s > --max-seconds-per-case {args.max_seconds_per_case:g}"
@@ -216,10 +207,9 @@ def plan_passes(args, mode, length, flops, lxl_bytes, matmul_rate, last_measured
 def run_benchmark(args):
     torch.set_num_threads(args.threads)
     # children forked from a server that imported lion_bert (and so torch and transformers) once start in
-    # milliseconds, not seconds; run_case resets the peak RSS they inherit. Where that is impossible, children
-    # are spawned fresh instead.
+    # milliseconds, not seconds; run_case resets the peak RSS they inherit
     context = child_context(["lion_bert.lion_attention"])
-    matmul_rate = matmul_flop_rate(args.repeats)
+    matmul_rate = matmul_flop_rate(args.min_run_time)
     print(f"matmul {MATMUL_SIZE}^3 float32: {matmul_rate / 1e9:.1f} GFLOP/s", file=sys.stderr)
 
     cases = [(SDPA, SDPA)] + [(variant, mode) for variant in args.variants for mode in args.modes]
@@ -238,13 +228,13 @@ def run_benchmark(args):
             to_run = [name for name, skip in plan.items() if skip is None]
             if to_run:
                 spec = dict(variant=variant, mode=mode, batch=args.batch, heads=args.heads, length=length,
-                            head_dim=args.head_dim, chunk_size=chunk_size, repeats=args.repeats,
+                            head_dim=args.head_dim, chunk_size=chunk_size, min_run_time=args.min_run_time,
                             threads=args.threads, passes=to_run)
                 timeout = CHILD_TIMEOUT_FACTOR * args.max_seconds_per_case * len(to_run) + 60
                 plan.update(run_in_child(context, run_case, spec, to_run, timeout))
             for name, result in plan.items():
                 if result["status"] == "ok":
-                    history[name] = (length, min(result["ms_runs"]) / 1e3, result["peak_rss_growth_mib"])
+                    history[name] = (length, result["ms"] / 1e3, result["peak_rss_growth_mib"])
                 elif result["status"] == "failed":
                     failures.setdefault(name, length)
             forward = plan["forward"]
@@ -273,10 +263,12 @@ def run_benchmark(args):
         "config": {
             "batch": args.batch, "heads": args.heads, "head_dim": args.head_dim, "dtype": "float32",
             "lengths": args.lengths, "variants": args.variants, "modes": args.modes,
-            "chunk_size": args.chunk_size or "min(64, L)", "repeats": args.repeats,
+            "chunk_size": args.chunk_size or "min(64, L)", "min_run_time": args.min_run_time,
             "max_seconds_per_case": args.max_seconds_per_case, "max_memory_gib": args.max_memory_gib,
             "child_processes": context.get_start_method(),
-            "time": "median over repeats after one warm-up, in ms; forward under torch.inference_mode(), "
+            "time": "ms per call, the median over torch.utils.benchmark.Timer.blocked_autorange's replicates "
+                    "(ms_iqr: their interquartile range), which total min_run_time seconds at least, after a "
+                    "warm-up; forward under torch.inference_mode(), "
                     "forward_backward = forward + out.sum().backward() with inputs that require grad",
             "peak_rss_growth_mib": "growth of the child process's peak RSS (ru_maxrss) from after building the "
                                    "inputs: over the forward runs (forward), over the forward and forward+backward "
@@ -291,10 +283,6 @@ def run_benchmark(args):
 # ----------------------------------------------------------------------------------------------------------
 # Report
 # ----------------------------------------------------------------------------------------------------------
-
-
-def time_cell(result):
-    return number(result["ms"]) if result["status"] == "ok" else f"{result['status']}: {result['reason']}"
 
 
 def peak_cell(record):
@@ -321,7 +309,8 @@ def render_markdown(report):
         f"Machine: {machine['cpu']}, {machine['torch_threads']} torch threads, torch {machine['torch']}, "
         f"{machine['platform']}, Python {machine['python']}.",
         f"Shapes: B={config['batch']}, H={config['heads']}, d={config['head_dim']}, float32; chunk size "
-        f"{config['chunk_size']}. Times: median of {config['repeats']} runs after one warm-up, in ms; fwd under "
+        f"{config['chunk_size']}. Times: ms per call, median over replicates totalling at least "
+        f"{config['min_run_time']:g} s after a warm-up (torch.utils.benchmark blocked_autorange); fwd under "
         "inference_mode, f+b = forward + sum().backward().",
         f"Matmul reference: {MATMUL_SIZE}x{MATMUL_SIZE}x{MATMUL_SIZE} float32 at "
         f"{report['matmul']['gflops']:.1f} GFLOP/s, measured in this run.",
@@ -360,13 +349,15 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=1, help="B (default: 1)")
     parser.add_argument("--heads", type=int, default=12, help="H (default: 12)")
     parser.add_argument("--head-dim", type=int, default=64, help="d, of queries, keys and values (default: 64)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per pass, after one warm-up (default: 3)")
+    parser.add_argument("--min-run-time", type=float, default=1.0,
+                        help="seconds of timed replicates per pass, after a warm-up; one call where a call is longer "
+                             "(default: 1)")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="chunk size of the chunk form (default: min(64, L) for each L)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=LION_VARIANTS, default=list(LION_VARIANTS))
     parser.add_argument("--modes", nargs="+", choices=ATTENTION_MODES, default=list(ATTENTION_MODES))
     parser.add_argument("--max-seconds-per-case", type=float, default=60.0,
-                        help="skip a pass whose estimated warm-up + repeats take longer (default: 60)")
+                        help="skip a pass whose estimated warm-up + timed replicates take longer (default: 60)")
     parser.add_argument("--max-memory-gib", type=float, default=0.8 * available_memory_gib(),
                         help="skip a pass whose estimated peak memory is larger (default: 80%% of available memory)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),

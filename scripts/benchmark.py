@@ -31,6 +31,12 @@ estimate exceeds ``--max-seconds-per-case`` (inference only) or ``--max-memory-g
 reason recorded (at later lengths the estimate is the last measurement of the same model/form, scaled). Children run
 under an address-space limit of about ``--max-memory-gib``, so an allocation that does not fit fails in that child
 (recorded as failed) instead of calling the OOM killer. Estimates scale with the load of the machine when probed.
+The probes and the matmul reference are timed with ``torch.utils.benchmark.Timer``; the training rounds and the
+inference forwards are timed call by call, because the rounds interleave models and a full-size warm-up (which the
+Timer runs first) would double the time of a long inference case.
+
+Targets: the report checks each measurement against the targets of ``--targets`` (default: benchmarks/targets.json;
+its kinds and fields are described in benchmarks/README.md) and says met, missed or not measured for each.
 
 Ratios (LION vs BERT time, speedups, % of the matmul rate) hardly depend on the number of layers: every layer does the
 same work, only the embeddings and the optimizer's update of the embedding table do not scale with it. Absolute times
@@ -38,7 +44,7 @@ scale with the layers; inference memory growth does not (activations are freed l
 
 Output: ``--output-dir`` (default bench_out/, git-ignored) gets benchmark.json (every number), benchmark.md (tables
 and the targets table) and benchmark.png (inference time and peak memory vs L); the markdown also goes to stdout, one
-progress line per case to stderr. From a checkout:
+progress line per case to stderr. With the package installed (``pip install -e .``):
 
     python scripts/benchmark.py                 # BERT-base dimensions: long (the estimate is printed first)
     python scripts/benchmark.py --estimate-only # the plan and the estimated duration, without measuring
@@ -49,7 +55,6 @@ progress line per case to stderr. From a checkout:
 
 import argparse
 import gc
-import importlib.util
 import json
 import statistics
 import sys
@@ -58,39 +63,42 @@ from pathlib import Path
 
 import torch
 
-if importlib.util.find_spec("lion_bert") is None:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-if str(Path(__file__).resolve().parent) not in sys.path:  # bench_utils, also when loaded from another folder
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_utils import (  # noqa: E402
+from lion_bert.benchmarking import LABELS as VARIANT_LABELS
+from lion_bert.benchmarking import (
+    BERT,
+    BERT_BASE_DIMS,
+    LION_VARIANTS,
     MATMUL_SIZE,
     MIB,
+    VOCAB_SIZE,
     available_memory_gib,
+    build_encoder,
     child_context,
     current_rss_mib,
     duration,
+    failure,
     limit_address_space,
-    machine_info,
     markdown_table,
     matmul_flop_rate,
     number,
     peak_rss_mib,
-    release_free_memory,
-    reset_peak_rss,
     run_in_child,
+    start_peak_window,
+    time_cell,
+    time_function,
+    train_step,
 )
+from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
+from lion_bert.lion_attention import ATTENTION_MODES
+from lion_bert.machine import machine_info
 
-# lion_bert and transformers are imported in the children only (the fork server preloads them once).
+# the fork server imports these once; every child starts from them (see lion_bert.benchmarking.child_context)
 CHILD_PRELOAD = ("lion_bert.modeling_lion_bert", "transformers.models.bert.modeling_bert")
-ATTENTION_MODES = ("parallel", "chunk", "recurrent")  # lion_bert.lion_attention.ATTENTION_MODES
-VARIANTS = ("lion_lit", "lion_d", "lion_s")
-BERT, SDPA = "bert", "sdpa"  # the baseline's model and attention
-LABELS = {BERT: "BERT", "lion_lit": "LION-LIT", "lion_d": "LION-D", "lion_s": "LION-S"}
-BASE_DIMS = {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072}  # BERT-base
-VOCAB_SIZE = 30522  # bert-base-uncased
+SDPA = "sdpa"  # the baseline's attention
+LABELS = {BERT: "BERT", **VARIANT_LABELS}
 DEFAULT_LENGTHS = [2**p for p in range(9, 16)]  # 512 ... 32768
 DEFAULT_TRAIN_LENGTHS = [128, 512]
+DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "benchmarks" / "targets.json"
 LEARNING_RATE = 1e-5
 TRAIN_WARMUP_DIVISOR = 8  # the training warm-up step runs on batch // 8 sequences (at least one)
 INFERENCE_WARMUP_TOKENS = 512  # the inference warm-up forward runs on min(L, 512) tokens
@@ -103,6 +111,7 @@ CHILD_TIMEOUT_MARGIN = 120
 TRAINING_TIMEOUT_FACTOR, TRAINING_TIMEOUT_MARGIN = 5, 900  # all cases of a length share one child: be generous
 GB = 1e9
 ADDRESS_SPACE_SLACK = 1.1  # children may map this times --max-memory-gib (+ 256 MiB) beyond what they hold at start
+RATIO_VS_BERT = {"training": "ratio_vs_bert", "inference": "speedup_vs_bert"}  # ms / BERT's, BERT's / ms
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -148,18 +157,16 @@ def forward_flops(mode, batch, length, dims, chunk_size):
 
 
 def parameter_count(model, dims, max_positions):
-    """Parameters of the encoder without pooler (as built in `build_model`)."""
+    """Parameters of the encoder without pooler (as `build_encoder` builds it, with its variant's defaults)."""
     hidden, intermediate, heads = dims["hidden"], dims["intermediate"], dims["heads"]
+    variant = ATTENTION_VARIANTS["softmax" if model == BERT else model]
     embeddings = (VOCAB_SIZE + 2) * hidden + 2 * hidden  # words, 2 token types, LayerNorm
-    if model in (BERT, "lion_lit"):
+    if variant.position_embedding_type == "absolute":
         embeddings += max_positions * hidden
+    # Q, K, V and output projections, the two feed-forward layers, two LayerNorms
     layer = 4 * (hidden * hidden + hidden) + 2 * hidden * intermediate + intermediate + hidden + 4 * hidden
-    if model == "lion_lit":
-        layer += 2 * hidden  # the attention LayerNorm
-    elif model == "lion_d":
-        layer += heads
-    elif model == "lion_s":
-        layer += hidden * heads + heads
+    layer += 2 * hidden * variant.attention_layer_norm
+    layer += {"none": 0, "per_head": heads, "selective": hidden * heads + heads}[variant.decay]
     return embeddings + dims["layers"] * layer
 
 
@@ -211,22 +218,6 @@ def estimate_training(case, length, batch, dims, chunk_size, matmul_rate, probe,
 # ----------------------------------------------------------------------------------------------------------
 
 
-def build_model(model, dims, max_positions):
-    """A random-initialised encoder without pooler, dropout 0: BertModel with SDPA attention, or LionBertModel."""
-    shape = dict(vocab_size=VOCAB_SIZE, hidden_size=dims["hidden"], num_hidden_layers=dims["layers"],
-                 num_attention_heads=dims["heads"], intermediate_size=dims["intermediate"],
-                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=max_positions)
-    if model == BERT:
-        from transformers import BertConfig, BertModel
-
-        built = BertModel(BertConfig(**shape, attn_implementation="sdpa"), add_pooling_layer=False)
-        assert built.config._attn_implementation == SDPA, built.config._attn_implementation
-        return built
-    from lion_bert import LionBertConfig, LionBertModel
-
-    return LionBertModel(LionBertConfig(**shape, attention_type=model), add_pooling_layer=False)
-
-
 def forward_kwargs(case, chunk_size):
     model, mode = case
     return {} if model == BERT else {"attention_mode": mode, "chunk_size": chunk_size}
@@ -237,16 +228,6 @@ def resolved_chunk_size(built, case, length, chunk_size):
     if case[1] != "chunk":
         return None
     return built.resolve_attention_form(length, "chunk", chunk_size).chunk_size
-
-
-def train_step(built, optimizer, input_ids, kwargs, micro_batches=1):
-    """Forward, loss = mean(last_hidden_state^2), backward, AdamW step; with ``micro_batches`` > 1 the batch is split
-    and the gradients accumulated (same FLOPs, a fraction of the activation memory) before the one AdamW step."""
-    for part in input_ids.chunk(micro_batches):
-        loss = built(input_ids=part, **kwargs).last_hidden_state.pow(2).mean()
-        (loss / micro_batches).backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
 
 
 def random_ids(batch, length):
@@ -261,12 +242,10 @@ def setup_child(spec):
     gc.freeze()
 
 
-def failure(error):
-    return {"status": "failed", "reason": f"{type(error).__name__}: {error}"[:200]}
-
-
 def run_probes(spec, connection):
-    """Child: 1-layer probes of every case, sending (key, result) after each (see the module docstring)."""
+    """Child: 1-layer probes of every case, sending (key, result) after each (see the module docstring). A probe
+    only feeds the estimates: its times are one call after one warm-up call (`time_function` with min_run_time 0).
+    """
     setup_child(spec)
     limit_address_space(spec["address_space_bytes"])
     dims = {**spec["dims"], "layers": 1}
@@ -274,55 +253,39 @@ def run_probes(spec, connection):
         case, length, batch = tuple(probe["case"]), probe["length"], probe["batch"]
         torch.manual_seed(0)
         started = time.perf_counter()
+        built = optimizer = None
         try:
-            built = build_model(case[0], dims, spec["max_positions"])
-            build_seconds = time.perf_counter() - started
-            params = sum(p.numel() for p in built.parameters())
+            built = build_encoder(case[0], dims, spec["max_positions"])
+            result = {"status": "ok", "length": length, "batch": batch, "tokens": batch * length,
+                      "params": sum(p.numel() for p in built.parameters()),
+                      "build_seconds": time.perf_counter() - started,
+                      "chunk_size": resolved_chunk_size(built, case, length, spec["chunk_size"])}
             input_ids, kwargs = random_ids(batch, length), forward_kwargs(case, spec["chunk_size"])
             warmup_ids = input_ids[:1, :PROBE_WARMUP_TOKENS].clone()  # small: its memory is not reused afterwards
-            result = {"status": "ok", "length": length, "batch": batch, "tokens": batch * length, "params": params,
-                      "build_seconds": build_seconds}
             if probe["phase"] == "training":
-                built.train()
                 optimizer = torch.optim.AdamW(built.parameters(), lr=LEARNING_RATE)
-                train_step(built, optimizer, warmup_ids, kwargs)  # warm-up; allocates AdamW's state
-                gc.collect()
-                release_free_memory()
-                reset_peak_rss()
-                baseline = peak_rss_mib()
-                forward_backward, growth = [], 0.0
-                for _ in range(2):  # the faster of two: a probe is one short run, easily disturbed
-                    start = time.perf_counter()
+                train_step(built, optimizer, warmup_ids, kwargs)  # allocates AdamW's state outside the window
+                baseline = start_peak_window()
+
+                def forward_backward():
                     built(input_ids=input_ids, **kwargs).last_hidden_state.pow(2).mean().backward()
-                    forward_backward.append(time.perf_counter() - start)
-                    # activations and gradients; AdamW's temporaries scale with the parameters, not the tokens
-                    growth = max(growth, peak_rss_mib() - baseline)
                     built.zero_grad(set_to_none=False)
-                start = time.perf_counter()
-                optimizer.step()
-                result.update(forward_backward_seconds=min(forward_backward),
-                              optimizer_seconds=time.perf_counter() - start, peak_rss_growth_mib=growth,
-                              chunk_size=resolved_chunk_size(built, case, length, spec["chunk_size"]))
+
+                seconds = time_function(forward_backward, 0).median
+                # activations and gradients, before AdamW's temporaries (they scale with the parameters, not tokens)
+                result.update(forward_backward_seconds=seconds, peak_rss_growth_mib=peak_rss_mib() - baseline,
+                              optimizer_seconds=time_function(optimizer.step, 0).median)
             else:
                 built.eval()
                 with torch.inference_mode():
                     built(input_ids=warmup_ids, **kwargs)
-                    gc.collect()
-                    release_free_memory()
-                    reset_peak_rss()
-                    baseline = peak_rss_mib()
-                    seconds = []
-                    for _ in range(2):  # the faster of two: a probe is one short run, easily disturbed
-                        start = time.perf_counter()
-                        built(input_ids=input_ids, **kwargs)
-                        seconds.append(time.perf_counter() - start)
-                    result.update(seconds=min(seconds), peak_rss_growth_mib=peak_rss_mib() - baseline,
-                                  chunk_size=resolved_chunk_size(built, case, length, spec["chunk_size"]))
+                    baseline = start_peak_window()
+                    seconds = time_function(lambda: built(input_ids=input_ids, **kwargs), 0).median
+                result.update(seconds=seconds, peak_rss_growth_mib=peak_rss_mib() - baseline)
         except RuntimeError as error:  # e.g. a failed allocation
             result = failure(error)
         built = optimizer = None
-        gc.collect()
-        release_free_memory()
+        start_peak_window()  # frees this probe's model before the next one is built
         connection.send((probe["key"], result))
     connection.close()
 
@@ -333,22 +296,19 @@ def run_inference_case(spec, connection):
     case, length = tuple(spec["case"]), spec["length"]
     rss_before = current_rss_mib()
     started = time.perf_counter()
-    built = build_model(case[0], spec["dims"], spec["max_positions"]).eval()
+    built = build_encoder(case[0], spec["dims"], spec["max_positions"]).eval()
     build_seconds = time.perf_counter() - started
     model_rss_mib = current_rss_mib() - rss_before
     input_ids = random_ids(1, length)
     warmup_ids = input_ids[:, : min(length, INFERENCE_WARMUP_TOKENS)].clone()
     kwargs = forward_kwargs(case, spec["chunk_size"])
     limit_address_space(spec["address_space_bytes"])
-    gc.collect()
-    release_free_memory()
-    reset_peak_rss()  # a forked child inherits the peak of its parent
-    baseline = peak_rss_mib()
+    baseline = start_peak_window()  # a forked child inherits the peak of its parent
     try:
         seconds = []
         with torch.inference_mode():
             built(input_ids=warmup_ids, **kwargs)
-            for _ in range(spec["repeats"]):
+            for _ in range(spec["repeats"]):  # call by call: see the module docstring
                 start = time.perf_counter()
                 built(input_ids=input_ids, **kwargs)
                 seconds.append(time.perf_counter() - start)
@@ -368,7 +328,7 @@ def run_training_length(spec, connection):
     setup_child(spec)
     length, batch, cases = spec["length"], spec["batch"], [tuple(case) for case in spec["cases"]]
     started = time.perf_counter()
-    models = {model: build_model(model, spec["dims"], spec["max_positions"]).train()
+    models = {model: build_encoder(model, spec["dims"], spec["max_positions"])  # in training mode
               for model in dict.fromkeys(model for model, _ in cases)}
     optimizers = {model: torch.optim.AdamW(built.parameters(), lr=LEARNING_RATE) for model, built in models.items()}
     build_seconds = time.perf_counter() - started
@@ -400,10 +360,7 @@ def run_training_length(spec, connection):
         for case in cases:
             if results[case]["status"] != "ok":
                 continue
-            gc.collect()
-            release_free_memory()
-            reset_peak_rss()
-            baseline = peak_rss_mib()
+            baseline = start_peak_window()
             start = time.perf_counter()
             if step(case, input_ids, spec["micro_batches"][case_key(*case)]):
                 seconds = time.perf_counter() - start
@@ -429,7 +386,7 @@ def run_training_length(spec, connection):
 class Benchmark:
     def __init__(self, args):
         self.args = args
-        self.dims = {name: getattr(args, name) for name in BASE_DIMS}
+        self.dims = {name: getattr(args, name) for name in BERT_BASE_DIMS}
         self.train_cases = cases_of(args.variants, args.train_modes)
         self.inference_cases = cases_of(args.variants, args.modes)
         self.train_max_positions = max([512, *args.train_lengths])
@@ -550,8 +507,9 @@ class Benchmark:
             (0.0 if reason else child_seconds)
 
     def estimate_duration(self):
-        """Seconds of the training and of the inference phase, from the probes (before any measurement), and one
-        row per case: phase, L, label, estimated seconds (warm-up + repeats) and peak MiB, skip reason, note."""
+        """{"estimated_seconds", "estimated_training_seconds", "estimated_inference_seconds"} from the probes (before
+        any measurement), and one row per case: phase, L, label, estimated seconds (warm-up + repeats) and peak
+        MiB, skip reason, note."""
         training, inference, rows = 0.0, 0.0, []
         if not self.args.skip_training:
             for length in self.args.train_lengths:
@@ -572,14 +530,35 @@ class Benchmark:
                                  "seconds": estimate["estimated_case_seconds"],
                                  "mib": estimate["model_mib"] + estimate["estimated_peak_mib"],
                                  "skip": (skip or {}).get("reason", ""), "note": ""})
-        return training, inference, rows
+        return {"estimated_seconds": training + inference, "estimated_training_seconds": training,
+                "estimated_inference_seconds": inference}, rows
 
     # --- phases ----------------------------------------------------------------------------------------------
 
-    def print_progress(self, count, text, seconds):
+    def measured_record(self, phase, case, length, flops, result, records, **fields):
+        """The record of one case: its result, FLOPs, GFLOP/s and its time against BERT's at the same length among
+        the phase's ``records`` so far (BERT runs first): ``RATIO_VS_BERT[phase]``."""
+        record = {"model": case[0], "mode": case[1], "label": case_label(*case), "length": length, **fields,
+                  "flops": flops, **result}
+        if record["status"] == "ok":
+            record["gflops"] = flops / record["ms"] / 1e6
+            bert = next((r for r in records if r["length"] == length and r["model"] == BERT and r["status"] == "ok"),
+                        None)
+            if case[0] != BERT and bert is not None:
+                ratio = record["ms"] / bert["ms"]
+                record[RATIO_VS_BERT[phase]] = ratio if phase == "training" else 1 / ratio
+        return record
+
+    def print_progress(self, count, phase, record, started):
         self.progress += 1
-        print(f"[{self.progress}/{count}] {text} ({seconds:.1f} s, elapsed {self.elapsed()})",
-              file=sys.stderr, flush=True)
+        details = ""
+        if phase == "inference" and record["status"] == "ok":
+            details += f", peak +{number(record['peak_rss_growth_mib'])} MiB"
+        if RATIO_VS_BERT[phase] in record:
+            details += f", {record[RATIO_VS_BERT[phase]]:.2f}x " + ("BERT" if phase == "training" else "vs BERT")
+        unit = " ms/step" if phase == "training" else " ms"
+        print(f"[{self.progress}/{count}] {phase} L={record['length']} {record['label']}: {time_cell(record, unit)}"
+              f"{details} ({time.monotonic() - started:.1f} s, elapsed {self.elapsed()})", file=sys.stderr, flush=True)
 
     def run_training(self, count):
         records = []
@@ -596,84 +575,57 @@ class Benchmark:
                                  micro_batches={case_key(*c): estimates[c]["micro_batches"] for c in to_run})
                 results = run_in_child(self.context, run_training_length, spec, [case_key(*c) for c in to_run],
                                        TRAINING_TIMEOUT_FACTOR * child_seconds + TRAINING_TIMEOUT_MARGIN)
-            chunk_size = self.chunk_size_for("training")
-            bert_ms = None
             for case in self.train_cases:
                 result = plan[case] or {**results[case_key(*case)], **estimates[case]}
-                flops = 3 * forward_flops(case[1], batch, length, self.dims, result.get("chunk_size") or chunk_size)
-                record = {"model": case[0], "mode": case[1], "label": case_label(*case), "length": length,
-                          "batch": batch, "tokens": batch * length, "flops": flops, **result}
-                if record["status"] == "ok":
-                    record["gflops"] = flops / record["ms"] * 1e3 / 1e9
-                    record["matmul_fraction"] = record["gflops"] * 1e9 / self.matmul_rate
-                    if case[0] == BERT:
-                        bert_ms = record["ms"]
-                    elif bert_ms is not None:
-                        record["ratio_vs_bert"] = record["ms"] / bert_ms
-                records.append(record)
-                ratio = f", {record['ratio_vs_bert']:.2f}x BERT" if "ratio_vs_bert" in record else ""
-                self.print_progress(count, f"train L={length} {record['label']}: {cell(record, ' ms/step')}{ratio}",
-                                    time.monotonic() - started)
+                chunk_size = result.get("chunk_size") or self.chunk_size_for("training")
+                flops = 3 * forward_flops(case[1], batch, length, self.dims, chunk_size)
+                records.append(self.measured_record("training", case, length, flops, result, records, batch=batch,
+                                                    tokens=batch * length))
+                self.print_progress(count, "training", records[-1], started)
         return records
 
     def run_inference(self, count):
         records, last_measured, failed_at = [], {}, {}
         for length in self.args.lengths:
-            bert_ms = None
             for case in self.inference_cases:
                 started = time.monotonic()
-                skip, estimate, child_seconds = self.plan_inference_case(
+                result, estimate, child_seconds = self.plan_inference_case(
                     case, length, last_measured.get(case), failed_at.get(case))
-                if skip is None:
+                if result is None:
                     spec = self.spec(case=case, length=length, max_positions=self.inference_max_positions)
                     result = {**run_in_child(self.context, run_inference_case, spec, ["forward"],
                                              CHILD_TIMEOUT_FACTOR * child_seconds + CHILD_TIMEOUT_MARGIN)["forward"],
                               **estimate}
-                else:
-                    result = skip
                 chunk_size = result.get("chunk_size") or self.chunk_size_for("inference")
                 flops = forward_flops(case[1], 1, length, self.dims, chunk_size)
-                record = {"model": case[0], "mode": case[1], "label": case_label(*case), "length": length,
-                          "flops": flops, **result}
-                if record["status"] == "ok":
-                    last_measured[case] = (length, min(record["ms_runs"]) / 1e3, record["peak_rss_growth_mib"])
-                    record["gflops"] = flops / record["ms"] * 1e3 / 1e9
-                    record["matmul_fraction"] = record["gflops"] * 1e9 / self.matmul_rate
-                    if case[0] == BERT:
-                        bert_ms = record["ms"]
-                    elif bert_ms is not None:
-                        record["speedup_vs_bert"] = bert_ms / record["ms"]
-                elif record["status"] == "failed":
+                records.append(self.measured_record("inference", case, length, flops, result, records))
+                if result["status"] == "ok":
+                    last_measured[case] = (length, min(result["ms_runs"]) / 1e3, result["peak_rss_growth_mib"])
+                elif result["status"] == "failed":
                     failed_at.setdefault(case, length)
-                records.append(record)
-                memory = f", peak +{number(record['peak_rss_growth_mib'])} MiB" if record["status"] == "ok" else ""
-                speedup = f", {record['speedup_vs_bert']:.2f}x vs BERT" if "speedup_vs_bert" in record else ""
-                self.print_progress(count, f"inference L={length} {record['label']}: {cell(record, ' ms')}{memory}"
-                                    f"{speedup}", time.monotonic() - started)
+                self.print_progress(count, "inference", records[-1], started)
         return records
 
     def run(self):
         args = self.args
         torch.set_num_threads(args.threads)
         self.context = child_context(CHILD_PRELOAD)
-        self.matmul_rate = matmul_flop_rate(args.repeats)
+        self.matmul_rate = matmul_flop_rate()
         print(f"matmul {MATMUL_SIZE}^3 float32: {self.matmul_rate / 1e9:.1f} GFLOP/s", file=sys.stderr)
         self.probes = self.run_probes()
-        training_estimate, inference_estimate, plan_rows = self.estimate_duration()
-        print(f"estimated duration: {duration(training_estimate + inference_estimate)} (training "
-              f"{duration(training_estimate)}, inference {duration(inference_estimate)}; "
-              f"{sum(bool(row['skip']) for row in plan_rows)} of {len(plan_rows)} cases expected to be skipped)",
-              file=sys.stderr, flush=True)
+        estimate, plan_rows = self.estimate_duration()
+        print(f"estimated duration: {duration(estimate['estimated_seconds'])} (training "
+              f"{duration(estimate['estimated_training_seconds'])}, inference "
+              f"{duration(estimate['estimated_inference_seconds'])}; {sum(bool(row['skip']) for row in plan_rows)} of "
+              f"{len(plan_rows)} cases expected to be skipped)", file=sys.stderr, flush=True)
         if args.estimate_only:
-            return {"estimated_seconds": training_estimate + inference_estimate,
-                    "estimated_training_seconds": training_estimate,
-                    "estimated_inference_seconds": inference_estimate, "plan": plan_rows}
+            return {**estimate, "plan": plan_rows}
         count = (0 if args.skip_training else len(args.train_lengths) * len(self.train_cases)) + (
             0 if args.skip_inference else len(args.lengths) * len(self.inference_cases))
         training = [] if args.skip_training else self.run_training(count)
         inference = [] if args.skip_inference else self.run_inference(count)
         # the reference is the faster of two measurements, before and after, against other load on the machine
-        rates = [self.matmul_rate, matmul_flop_rate(args.repeats)]
+        rates = [self.matmul_rate, matmul_flop_rate()]
         self.matmul_rate = max(rates)
         for record in training + inference:
             if "gflops" in record:
@@ -683,22 +635,19 @@ class Benchmark:
             "config": self.config(),
             "matmul": {"size": MATMUL_SIZE, "gflops": self.matmul_rate / 1e9,
                        "gflops_before_and_after": [rate / 1e9 for rate in rates]},
-            "duration": {"estimated_seconds": training_estimate + inference_estimate,
-                         "estimated_training_seconds": training_estimate,
-                         "estimated_inference_seconds": inference_estimate,
-                         "seconds": time.monotonic() - self.start},
+            "duration": {**estimate, "seconds": time.monotonic() - self.start},
             "probes": self.probes,
             "training": training,
             "inference": inference,
         }
         report["best_vs_bert"] = best_vs_bert(report)
-        report["targets"] = check_targets(report)
+        report["targets"] = check_targets(report, args.targets)
         return report
 
     def config(self):
         args = self.args
         return {
-            "dims": self.dims, "base_dims": BASE_DIMS, "vocab_size": VOCAB_SIZE, "dtype": "float32",
+            "dims": self.dims, "base_dims": BERT_BASE_DIMS, "vocab_size": VOCAB_SIZE, "dtype": "float32",
             "lengths": args.lengths, "train_lengths": args.train_lengths, "train_tokens": args.train_tokens,
             "train_batches": {str(length): self.batch_of(length) for length in args.train_lengths},
             "variants": args.variants, "modes": args.modes, "train_modes": args.train_modes,
@@ -706,6 +655,7 @@ class Benchmark:
             "inference_chunk_size": self.chunk_size_for("inference"), "repeats": args.repeats,
             "threads": args.threads, "max_seconds_per_case": args.max_seconds_per_case,
             "max_memory_gib": args.max_memory_gib, "child_processes": self.context.get_start_method(),
+            "targets": {"file": args.targets["file"], "source": args.targets["source"]},
             "train_max_position_embeddings": self.train_max_positions,
             "inference_max_position_embeddings": self.inference_max_positions,
             "training": "forward, loss = mean(last_hidden_state^2), backward, AdamW(lr=1e-5) step; all models of a "
@@ -719,10 +669,6 @@ class Benchmark:
                                    "step's start (all models and AdamW states already resident)",
             "flops": " ".join(forward_flops.__doc__.split()),
         }
-
-
-def cell(record, unit=""):
-    return number(record["ms"]) + unit if record["status"] == "ok" else f"{record['status']}: {record['reason']}"
 
 
 def best_vs_bert(report):
@@ -743,102 +689,120 @@ def best_vs_bert(report):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Targets (issue 5)
+# Targets: which ones, at which lengths and with which limits is the data of --targets (benchmarks/README.md); here
+# is what each kind of target measures
 # ----------------------------------------------------------------------------------------------------------
 
-# training step at L = 128, best measured training form, time over BERT's
-TRAIN_RATIO_TARGETS = {"lion_lit": 1.00, "lion_d": 1.05, "lion_s": 1.15}
-TRAIN_TARGET_LENGTH = 128
-INFERENCE_SPEEDUP_TARGETS = {4096: 1.6, 16384: 3.5}  # best LION form of each variant vs BERT
-RECURRENT_MEMORY_LENGTH = 32768
-RECURRENT_MEMORY_LIMIT_MIB = 2 * GB / MIB  # 2 GB = 1907 MiB: the model's weights + peak RSS growth
-RECURRENT_DOUBLING_RANGE = (1.5, 2.5)  # growth ratio of the largest doubling: linear (quadratic would be 4)
-CHUNK_FLOP_FRACTION = 0.70
-CHUNK_FLOP_MIN_LENGTH = 2048
-
-TARGETS = [
-    *[{"id": f"train_ratio_{v}", "variant": v, "kind": "train_ratio", "limit": limit,
-       "description": f"training step at L = {TRAIN_TARGET_LENGTH}: {LABELS[v]} time <= {limit:.2f}x BERT's"}
-      for v, limit in TRAIN_RATIO_TARGETS.items()],
-    *[{"id": f"inference_speedup_{length}_{v}", "variant": v, "kind": "inference_speedup", "length": length,
-       "limit": limit, "description": f"inference at L = {length}: best {LABELS[v]} form >= {limit}x faster than BERT"}
-      for length, limit in INFERENCE_SPEEDUP_TARGETS.items() for v in VARIANTS],
-    *[{"id": f"recurrent_memory_{v}", "variant": v, "kind": "recurrent_memory",
-       "description": f"{LABELS[v]} recurrent inference: peak memory linear in L (growth ratio of the largest doubling "
-                      f"in [{RECURRENT_DOUBLING_RANGE[0]}, {RECURRENT_DOUBLING_RANGE[1]}]) and model + growth <= 2 GB "
-                      f"({RECURRENT_MEMORY_LIMIT_MIB:.0f} MiB) at L = {RECURRENT_MEMORY_LENGTH}, 12-layer base model"}
-      for v in VARIANTS],
-    *[{"id": f"chunk_flop_rate_{v}", "variant": v, "kind": "chunk_flop_rate",
-       "description": f"{LABELS[v]} chunk-form inference >= {CHUNK_FLOP_FRACTION:.0%} of the matmul FLOP rate for "
-                      f"L >= {CHUNK_FLOP_MIN_LENGTH}"}
-      for v in VARIANTS],
-]
+TARGET_DESCRIPTIONS = {  # str.format templates over the target's fields, label, limit and limit_mib
+    "train_ratio": "training step at L = {length}: {label} time <= {limit:.2f}x BERT's",
+    "inference_speedup": "inference at L = {length}: best {label} form >= {limit}x faster than BERT",
+    "recurrent_memory": "{label} recurrent inference: peak memory linear in L (growth ratio of the largest doubling "
+                        "in [{doubling_range[0]}, {doubling_range[1]}]) and model + growth <= {limit:g} GB "
+                        "({limit_mib:.0f} MiB) at L = {length}, " + f"{BERT_BASE_DIMS['layers']}-layer base model",
+    "chunk_flop_rate": "{label} chunk-form inference >= {limit:.0%} of the matmul FLOP rate for L >= {min_length}",
+}
+TARGET_FIELDS = {"train_ratio": ("length",), "inference_speedup": ("length",),
+                 "recurrent_memory": ("length", "doubling_range"), "chunk_flop_rate": ("min_length",)}
 
 
-def check_targets(report):
-    """Every row of TARGETS with its measured value and status: met, missed or not measured."""
-    training, inference = report["training"], report["inference"]
-    is_base = report["config"]["dims"] == BASE_DIMS
+def load_targets(path):
+    """The targets file: {"source": where the targets come from, "targets": [{"kind": a key of TARGET_FIELDS,
+    "limits": {LION variant: limit}, and the kind's TARGET_FIELDS}]}, with "file": ``path`` added. Raises
+    ValueError for what `check_targets` could not check."""
+    targets = {"file": str(path), **json.loads(Path(path).read_text())}
+    if not {"source", "targets"} <= set(targets):
+        raise ValueError(f"{path}: needs the keys \"source\" and \"targets\"")
+    for target in targets["targets"]:
+        kind = target.get("kind")
+        if kind not in TARGET_FIELDS:
+            raise ValueError(f"{path}: unknown target kind {kind!r}, not one of {', '.join(TARGET_FIELDS)}")
+        missing = [field for field in ("limits", *TARGET_FIELDS[kind]) if field not in target]
+        unknown = sorted(set(target.get("limits", {})) - set(LION_VARIANTS))
+        problems = [f"lacks {', '.join(missing)}"] * bool(missing)
+        problems += [f"names unknown variants {', '.join(unknown)}"] * bool(unknown)
+        if problems:
+            raise ValueError(f"{path}: a {kind} target " + " and ".join(problems))
+    return targets
+
+
+def train_ratio(report, target, variant, limit):
+    """The fastest training form's time over BERT's at the target's length (and the parallel form's beside)."""
+    rows = [r for r in report["training"] if r["length"] == target["length"] and r["model"] == variant
+            and "ratio_vs_bert" in r]
+    if not rows:
+        return {"note": f"no training measurement of {LABELS[variant]} and BERT at L = {target['length']}"}
+    best = min(rows, key=lambda r: r["ratio_vs_bert"])
+    parallel = next((r for r in rows if r["mode"] == "parallel"), None)
+    measured = f"{best['ratio_vs_bert']:.2f}x ({best['mode']})"
+    if parallel is not None and parallel is not best:
+        measured += f"; parallel {parallel['ratio_vs_bert']:.2f}x"
+    return {"value": best["ratio_vs_bert"], "measured": measured, "met": best["ratio_vs_bert"] <= limit}
+
+
+def inference_speedup(report, target, variant, limit):
+    """The fastest inference form's speedup over BERT at the target's length."""
+    row = next((r for r in report["best_vs_bert"] if r["length"] == target["length"]), None)
+    best = row["variants"].get(variant) if row else None
+    if not best or best["speedup_vs_bert"] is None:
+        return {"note": f"BERT or {LABELS[variant]} not measured at L = {target['length']}"}
+    value = best["speedup_vs_bert"]
+    return {"value": value, "measured": f"{value:.2f}x ({best['mode']})", "met": value >= limit}
+
+
+def recurrent_memory(report, target, variant, limit):
+    """Model + peak RSS growth of the recurrent form at the target's length (limit in GB), and linear growth: the
+    growth ratio from half that length within the target's doubling_range."""
+    rows = {r["length"]: r for r in report["inference"] if r["model"] == variant and r["mode"] == "recurrent"
+            and r["status"] == "ok"}
+    ratios = {length: rows[length]["peak_rss_growth_mib"] / max(rows[length // 2]["peak_rss_growth_mib"], 1e-9)
+              for length in sorted(rows) if length // 2 in rows and length % 2 == 0}
+    top = rows.get(target["length"])
+    if top is None or target["length"] not in ratios:
+        return {"note": f"recurrent form not measured at L = {target['length']} and half of it"}
+    total = top["model_mib"] + top["peak_rss_growth_mib"]
+    low, high = target["doubling_range"]
+    measured = (f"{number(total)} MiB (model {number(top['model_mib'])} + growth {number(top['peak_rss_growth_mib'])})"
+                "; growth x" + ", x".join(f"{r:.2f}" for r in ratios.values()) + " per doubling")
+    note = "" if report["config"]["dims"] == BERT_BASE_DIMS else (
+        f"this run's model is not the {BERT_BASE_DIMS['layers']}-layer base model (its weights are smaller)")
+    return {"value": total, "measured": measured, "note": note,
+            "met": low <= ratios[target["length"]] <= high and total <= limit * GB / MIB}
+
+
+def chunk_flop_rate(report, target, variant, limit):
+    """The lowest fraction of the matmul FLOP rate of the chunk form at inference, over L >= min_length."""
+    rows = [r for r in report["inference"] if r["model"] == variant and r["mode"] == "chunk"
+            and r["length"] >= target["min_length"] and r["status"] == "ok"]
+    if not rows:
+        return {"note": f"chunk form not measured at L >= {target['min_length']}"}
+    worst = min(rows, key=lambda r: r["matmul_fraction"])
+    measured = f"min {worst['matmul_fraction']:.1%} (L = {worst['length']}); " + ", ".join(
+        f"{r['matmul_fraction']:.0%}" for r in rows)
+    return {"value": worst["matmul_fraction"], "measured": measured, "met": worst["matmul_fraction"] >= limit}
+
+
+TARGET_MEASURES = {"train_ratio": train_ratio, "inference_speedup": inference_speedup,
+                   "recurrent_memory": recurrent_memory, "chunk_flop_rate": chunk_flop_rate}
+
+
+def check_targets(report, targets):
+    """One row per target and variant of ``targets`` (see `load_targets`): id, description, what was measured, the
+    value compared with the limit, status (met, missed or not measured) and a note."""
     results = []
-    for target in TARGETS:
-        variant, kind = target["variant"], target["kind"]
-        status, measured, value, note = "not measured", "-", None, ""
-        if variant not in report["config"]["variants"]:
-            note = "variant not run"
-        elif kind == "train_ratio":
-            rows = [r for r in training if r["length"] == TRAIN_TARGET_LENGTH and r["model"] == variant
-                    and "ratio_vs_bert" in r]
-            if rows:
-                best = min(rows, key=lambda r: r["ratio_vs_bert"])
-                value = best["ratio_vs_bert"]
-                parallel = next((r for r in rows if r["mode"] == "parallel"), None)
-                measured = f"{value:.2f}x ({best['mode']})"
-                if parallel is not None and parallel is not best:
-                    measured += f"; parallel {parallel['ratio_vs_bert']:.2f}x"
-                status = "met" if value <= target["limit"] else "missed"
-            else:
-                note = f"no training measurement of {LABELS[variant]} and BERT at L = {TRAIN_TARGET_LENGTH}"
-        elif kind == "inference_speedup":
-            row = next((r for r in report["best_vs_bert"] if r["length"] == target["length"]), None)
-            best = row["variants"].get(variant) if row else None
-            if best and best["speedup_vs_bert"] is not None:
-                value = best["speedup_vs_bert"]
-                measured = f"{value:.2f}x ({best['mode']})"
-                status = "met" if value >= target["limit"] else "missed"
-            else:
-                note = f"BERT or {LABELS[variant]} not measured at L = {target['length']}"
-        elif kind == "recurrent_memory":
-            rows = {r["length"]: r for r in inference if r["model"] == variant and r["mode"] == "recurrent"
-                    and r["status"] == "ok"}
-            ratios = {length: rows[length]["peak_rss_growth_mib"] / max(rows[length // 2]["peak_rss_growth_mib"], 1e-9)
-                      for length in sorted(rows) if length // 2 in rows and length % 2 == 0}
-            top = rows.get(RECURRENT_MEMORY_LENGTH)
-            if top is not None and RECURRENT_MEMORY_LENGTH in ratios:
-                total = top["model_mib"] + top["peak_rss_growth_mib"]
-                value = total
-                last_ratio = ratios[RECURRENT_MEMORY_LENGTH]
-                measured = (f"{number(total)} MiB (model {number(top['model_mib'])} + growth "
-                            f"{number(top['peak_rss_growth_mib'])}); growth x" +
-                            ", x".join(f"{r:.2f}" for r in ratios.values()) + " per doubling")
-                linear = RECURRENT_DOUBLING_RANGE[0] <= last_ratio <= RECURRENT_DOUBLING_RANGE[1]
-                status = "met" if linear and total <= RECURRENT_MEMORY_LIMIT_MIB else "missed"
-                if not is_base:
-                    note = "this run's model is not the 12-layer base model (its weights are smaller)"
-            else:
-                note = f"recurrent form not measured at L = {RECURRENT_MEMORY_LENGTH} and half of it"
-        elif kind == "chunk_flop_rate":
-            rows = [r for r in inference if r["model"] == variant and r["mode"] == "chunk"
-                    and r["length"] >= CHUNK_FLOP_MIN_LENGTH and r["status"] == "ok"]
-            if rows:
-                worst = min(rows, key=lambda r: r["matmul_fraction"])
-                value = worst["matmul_fraction"]
-                measured = f"min {value:.1%} (L = {worst['length']}); " + ", ".join(
-                    f"{r['matmul_fraction']:.0%}" for r in rows)
-                status = "met" if value >= CHUNK_FLOP_FRACTION else "missed"
-            else:
-                note = f"chunk form not measured at L >= {CHUNK_FLOP_MIN_LENGTH}"
-        results.append({"id": target["id"], "description": target["description"], "measured": measured,
-                        "value": value, "status": status, "note": note})
+    for target in targets["targets"]:
+        kind = target["kind"]
+        for variant, limit in target["limits"].items():
+            found = {"note": "variant not run"}
+            if variant in report["config"]["variants"]:
+                found = TARGET_MEASURES[kind](report, target, variant, limit)
+            met = found.get("met")
+            results.append({
+                "id": "_".join([kind, *([str(target["length"])] if "length" in target else []), variant]),
+                "description": TARGET_DESCRIPTIONS[kind].format(**target, label=LABELS[variant], limit=limit,
+                                                                limit_mib=limit * GB / MIB),
+                "measured": found.get("measured", "-"), "value": found.get("value"),
+                "status": "not measured" if met is None else "met" if met else "missed", "note": found.get("note", ""),
+            })
     return results
 
 
@@ -858,7 +822,7 @@ def percent(record):
 def render_markdown(report):
     machine, config = report["machine"], report["config"]
     dims = config["dims"]
-    base = "BERT-base dimensions" if dims == BASE_DIMS else f"not BERT-base ({BASE_DIMS['layers']} layers)"
+    base = "BERT-base dimensions" if dims == BERT_BASE_DIMS else f"not BERT-base ({BERT_BASE_DIMS['layers']} layers)"
     sections = [
         "# LionBert model benchmark",
         f"Machine: {machine['cpu']}, {machine['torch_threads']} torch threads, torch {machine['torch']}, "
@@ -879,9 +843,9 @@ def render_markdown(report):
         f"Duration: {duration(report['duration']['seconds'])} (estimated before the run: "
         f"{duration(report['duration']['estimated_seconds'])}).",
         "## Targets",
+        f"From {Path(config['targets']['file']).name}: {config['targets']['source']}.",
         markdown_table(["target", "measured", "status"],
-                       [[t["description"], t["measured"] + (f" ({t['note']})" if t["note"] else ""), t["status"]]
-                        for t in report["targets"]]),
+                       [[t["description"], measured_text(t), t["status"]] for t in report["targets"]]),
     ]
     if report["training"]:
         sections += [
@@ -894,7 +858,7 @@ def render_markdown(report):
             "FLOPs, one AdamW step).",
             markdown_table(
                 ["L", "model / form", "batch", "micro-batches", "ms per step", "vs BERT", "% matmul", "step peak MiB"],
-                [[str(r["length"]), r["label"], str(r["batch"]), str(r["micro_batches"]), cell(r),
+                [[str(r["length"]), r["label"], str(r["batch"]), str(r["micro_batches"]), time_cell(r),
                   f"{r['ratio_vs_bert']:.2f}x" if "ratio_vs_bert" in r else "-", percent(r),
                   number(r["step_peak_rss_growth_mib"]) if r["status"] == "ok" else "-"]
                  for r in report["training"]]),
@@ -908,7 +872,7 @@ def render_markdown(report):
             "weights (4 bytes per parameter). vs BERT = BERT's time / this time (> 1: faster).",
             markdown_table(
                 ["L", "model / form", "ms", "peak MiB", "model MiB", "vs BERT", "% matmul"],
-                [[str(r["length"]), r["label"], cell(r),
+                [[str(r["length"]), r["label"], time_cell(r),
                   number(r["peak_rss_growth_mib"]) if r["status"] == "ok" else "-", number(r["model_mib"]),
                   f"{r['speedup_vs_bert']:.2f}x" if "speedup_vs_bert" in r else "-", percent(r)]
                  for r in report["inference"]]),
@@ -924,10 +888,13 @@ def render_markdown(report):
     return "\n\n".join(sections) + "\n"
 
 
+def measured_text(target):
+    return target["measured"] + (f" ({target['note']})" if target["note"] else "")
+
+
 def targets_text(report):
     width = max(len(t["status"]) for t in report["targets"])
-    return "\n".join(f"{t['status']:<{width}}  {t['description']}: {t['measured']}" +
-                     (f" ({t['note']})" if t["note"] else "") for t in report["targets"])
+    return "\n".join(f"{t['status']:<{width}}  {t['description']}: {measured_text(t)}" for t in report["targets"])
 
 
 def plot(report, path):
@@ -981,11 +948,10 @@ def plot(report, path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layers", type=int, default=BASE_DIMS["layers"], help="encoder layers (default: 12)")
-    parser.add_argument("--hidden", type=int, default=BASE_DIMS["hidden"], help="hidden size (default: 768)")
-    parser.add_argument("--heads", type=int, default=BASE_DIMS["heads"], help="attention heads (default: 12)")
-    parser.add_argument("--intermediate", type=int, default=BASE_DIMS["intermediate"],
-                        help="feed-forward size (default: 3072)")
+    for name, meaning in (("layers", "encoder layers"), ("hidden", "hidden size"), ("heads", "attention heads"),
+                          ("intermediate", "feed-forward size")):
+        parser.add_argument(f"--{name}", type=int, default=BERT_BASE_DIMS[name],
+                            help=f"{meaning} (default: %(default)s)")
     parser.add_argument("--lengths", type=int, nargs="+", default=DEFAULT_LENGTHS,
                         help="inference lengths L, batch 1 (default: 512 ... 32768, powers of two)")
     parser.add_argument("--train-lengths", type=int, nargs="+", default=DEFAULT_TRAIN_LENGTHS,
@@ -997,7 +963,7 @@ def parse_args(argv=None):
                         help="torch intra-op threads (default: torch's default, %(default)s here)")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="chunk size of the chunk form (default: the model's choice, config.chunk_size)")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=LION_VARIANTS, default=list(LION_VARIANTS))
     parser.add_argument("--modes", nargs="+", choices=ATTENTION_MODES, default=list(ATTENTION_MODES),
                         help="LION forms measured at inference (default: all three)")
     parser.add_argument("--train-modes", nargs="+", choices=ATTENTION_MODES, default=["parallel", "chunk"],
@@ -1016,20 +982,24 @@ def parse_args(argv=None):
     parser.add_argument("--estimate-only", action="store_true",
                         help="run the probes, print the estimated duration and the planned cases and skips, and "
                              "exit without measuring or writing anything")
+    parser.add_argument("--targets", type=Path, default=DEFAULT_TARGETS,
+                        help="JSON file of the targets the report checks (format: benchmarks/README.md; default: "
+                             "benchmarks/targets.json of this checkout)")
     parser.add_argument("--output-dir", type=Path, default=Path("bench_out"),
                         help="where benchmark.json, benchmark.md and benchmark.png go (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.hidden % args.heads:
         parser.error(f"--hidden ({args.hidden}) must be a multiple of --heads ({args.heads})")
-    if args.train_micro_batches is not None and args.train_micro_batches < 1:
-        parser.error("--train-micro-batches must be positive")
-    for name in ("layers", "hidden", "heads", "intermediate", "train_tokens", "repeats", "threads"):
-        if getattr(args, name) < 1:
+    for name in ("layers", "hidden", "heads", "intermediate", "train_tokens", "repeats", "threads", "chunk_size",
+                 "train_micro_batches"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:  # None: the default of the last two
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.chunk_size is not None and args.chunk_size < 1:
-        parser.error("--chunk-size must be positive")
     if min(args.lengths + args.train_lengths) < 1:
         parser.error("lengths must be positive")
+    try:  # before any measurement: a run must not end in a file it cannot read
+        args.targets = load_targets(args.targets)
+    except (OSError, ValueError) as error:
+        parser.error(f"--targets: {error}")
     return args
 
 
@@ -1040,9 +1010,6 @@ def main(argv=None):
         print(markdown_table(["phase", "L", "model / form", "est. seconds", "est. MiB", "skip or note"],
                              [[row["phase"], str(row["length"]), row["label"], number(row["seconds"]),
                                number(row["mib"]), row["skip"] or row["note"]] for row in report["plan"]]))
-        print(f"estimated duration: {duration(report['estimated_seconds'])} (training "
-              f"{duration(report['estimated_training_seconds'])}, inference "
-              f"{duration(report['estimated_inference_seconds'])})")
         return
     markdown = render_markdown(report)
     args.output_dir.mkdir(parents=True, exist_ok=True)

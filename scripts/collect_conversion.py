@@ -16,14 +16,13 @@ from pathlib import Path
 
 from lion_bert.machine import machine_info
 
-RECIPES = {  # run folder prefix -> what was done
-    "plain": "plain conversion (fixed feature map), fine-tuned",
-    "converted": "distilled conversion (convert_bert_to_lion.py), then fine-tuned",
-    "teacher": "task teacher (run_glue.py's default): attention transfer + distillation from the fine-tuned softmax",
-    "teacher-nopos": "task teacher, no position embeddings (inputs of any length)",
+RECIPES = {  # recipe -> what was done
+    "default": "run_glue.py's default for a BERT and a LION attention type (the task teacher): attention transfer "
+               "from the fine-tuned softmax model, then the fine-tune distilled from it; LION-D and LION-S leave "
+               "BERT's position embeddings out (inputs of any length)",
+    "positions kept": "the same with BERT's learned positions kept (inputs of at most 512 tokens)",
 }
-SHORT = {"plain": "plain conversion", "converted": "distilled conversion, fine-tuned", "teacher": "task teacher",
-         "teacher-nopos": "task teacher, no positions"}
+RUN_SUFFIX = {"default": "", "positions kept": "-positions"}  # run folder: stsb-teacher-{variant}{suffix}
 VARIANTS = {"lion_lit": "LION-LIT", "lion_d": "LION-D", "lion_s": "LION-S"}
 
 
@@ -56,7 +55,7 @@ def collect(runs_dir: Path, logs_dir: Path, settings: list[str]) -> dict:
     rows = []
     for variant in VARIANTS:
         for recipe in RECIPES:
-            name = f"stsb-{recipe}-{variant}" if recipe != "teacher-nopos" else f"stsb-teacher-{variant}-nopos"
+            name = f"stsb-teacher-{variant}{RUN_SUFFIX[recipe]}"
             scores = run_scores(runs_dir / name)
             if scores is None:
                 continue
@@ -100,13 +99,14 @@ def to_markdown(evidence: dict) -> str:
              f"Softmax baseline (the BERT fine-tuned with the same recipe, and the task teacher): Spearman "
              f"{_f(softmax.get('dev_spearman'))} on the validation set, {_f(softmax.get('test_spearman'))} on the test "
              "set. Gap = softmax minus the model, in points (positive = worse than softmax).", "",
+             *[f"- {recipe}: {text}" for recipe, text in RECIPES.items()], "",
              "| model | recipe | dev Spearman | test Spearman | dev gap | test gap | forms agree (max logit diff) |",
              "|---|---|---:|---:|---:|---:|---|"]
     for row in evidence["runs"]:
         agreement = row["form_agreement"]
         forms = "-" if not agreement else \
             f"{'yes' if agreement['predictions_agree'] else 'NO'} ({agreement['max_abs_logit_diff']:.1e})"
-        lines.append(f"| {VARIANTS[row['variant']]} | {RECIPES[row['recipe']]} | {_f(row['dev_spearman'])} | "
+        lines.append(f"| {VARIANTS[row['variant']]} | {row['recipe']} | {_f(row['dev_spearman'])} | "
                      f"{_f(row['test_spearman'])} | {_f(row['dev_gap_points'], 2)} | {_f(row['test_gap_points'], 2)} "
                      f"| {forms} |")
     if evidence["conversions"]:
@@ -141,7 +141,7 @@ def plot(evidence: dict, path: Path):
     for i, recipe in enumerate(recipes):
         values = [next((row["test_spearman"] or 0 for row in evidence["runs"]
                         if row["variant"] == v and row["recipe"] == recipe), 0) for v in VARIANTS]
-        axis.bar([x + i * width for x in range(len(VARIANTS))], values, width, label=SHORT[recipe])
+        axis.bar([x + i * width for x in range(len(VARIANTS))], values, width, label=recipe)
     softmax = (evidence["softmax"] or {}).get("test_spearman")
     if softmax is not None:
         axis.axhline(softmax, color="black", linestyle="--", label=f"softmax (same recipe) {softmax:.3f}")

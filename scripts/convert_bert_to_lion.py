@@ -38,16 +38,12 @@ import torch
 from transformers import DataCollatorWithPadding, HfArgumentParser, TrainingArguments, set_seed
 
 import lion_bert  # noqa: F401  (registers the Auto classes)
-from lion_bert.conversion import CONVERSION_DEFAULTS, HEADS, compress_names, convert
-from lion_bert.data import MINILM_HUB_ID, embedded_model_path, load_wikipedia_sample, wikipedia_sentence_pairs
+from lion_bert.conversion import CONVERSION_DEFAULTS, HEADS, compress_names, convert, copy_sentence_transformers_modules
+from lion_bert.data import embedded_model_path, load_wikipedia_sample, wikipedia_sentence_pairs
 from lion_bert.distillation import ATTENTION_LOSSES, layer_errors, train_stage
 from lion_bert.evaluation import sts_embedding_spearman
-
-SCRIPTS_DIR = Path(__file__).resolve().parent
-if str(SCRIPTS_DIR) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS_DIR))
-from model_card import atomic_directory, hub_id_or_none, write_model_card  # noqa: E402
-from push_to_hub import go_offline_unless_reachable, upload_file_names, validate_hub_folder  # noqa: E402
+from lion_bert.hub import upload_file_names, validate_hub_folder
+from lion_bert.model_card import atomic_directory, source_hub_id, write_model_card
 
 
 @dataclass
@@ -182,14 +178,12 @@ def parse_args(args=None):
 def main(args=None) -> dict:
     conversion_args, distillation_args, training_args = parse_args(args)
     source = conversion_args.model_name_or_path or embedded_model_path()
-    base_model = conversion_args.base_model or (MINILM_HUB_ID if conversion_args.model_name_or_path is None
-                                                else hub_id_or_none(source))
+    base_model = conversion_args.base_model or source_hub_id(source)
     if training_args.output_dir is None:
         name = (base_model or Path(source).name).split("/")[-1]
         training_args.output_dir = f"runs/{conversion_args.attention_type.replace('_', '-')}-{name}"
     check_arguments(conversion_args, distillation_args, training_args)
     set_seed(training_args.seed)
-    go_offline_unless_reachable([conversion_args.model_name_or_path, conversion_args.tokenizer_name])
 
     steps = {"attention": distillation_args.attention_transfer_steps, "model": distillation_args.distillation_steps}
     overrides = {name: getattr(conversion_args, name) for name in
@@ -275,13 +269,13 @@ def print_report(conversion, results, output_dir):
         print(f"  {name}")
 
 
-def _card_description(results) -> str:
-    source = results["source"]
+def _card_description(results, base_model) -> str:
+    source = f"`{base_model}`" if base_model else "a local BERT checkpoint"
     if not results["stages"]:
-        return (f"Converted from `{source}` with `scripts/convert_bert_to_lion.py`: every BERT weight is kept; LION's "
+        return (f"Converted from {source} with `scripts/convert_bert_to_lion.py`: every BERT weight is kept; LION's "
                 f"own parameters are newly initialised ({', '.join(results['newly_initialised']) or 'none'}). "
                 "Fine-tune it (scripts/run_glue.py) before use.")
-    parts = [f"Converted from `{source}` with `scripts/convert_bert_to_lion.py`, then distilled from it on "
+    parts = [f"Converted from {source} with `scripts/convert_bert_to_lion.py`, then distilled from it on "
              f"{results['data']}:"]
     after = results["errors_before"]
     if "attention" in results["stages"]:
@@ -314,15 +308,18 @@ def write_folder(conversion, output_dir, results, base_model, source):
     in it go: nothing is left to resume)."""
     output_dir = Path(output_dir)
     sts = results.get("zero_shot_sts_b")
-    eval_results = [{"metrics": {"spearmanr": sts["student"]}, "task": "sentence-similarity",
+    eval_results = [{"metrics": {"spearmanr": sts["student"]}, "baseline": {"spearmanr": sts["teacher"]},
+                     "task": "sentence-similarity",
                      "dataset": {"type": "sentence-transformers/stsb", "name": "STS-B (zero-shot, mean pooling)",
                                  "split": "validation"}}] if sts else None
     with atomic_directory(output_dir, overwrite=True) as tmp:
         conversion.model.save_pretrained(tmp)
         conversion.tokenizer.save_pretrained(tmp)
+        copy_sentence_transformers_modules(source, tmp)
         (tmp / "conversion_results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        write_model_card(tmp, base_model=base_model, training_description=_card_description(results),
-                         eval_results=eval_results, model_name=output_dir.resolve().name)
+        write_model_card(tmp, base_model=base_model, training_description=_card_description(results, base_model),
+                         eval_results=eval_results, model_name=output_dir.resolve().name,
+                         newly_initialised_head=compress_names(conversion.head_initialised))
         _, problems = validate_hub_folder(tmp)
         if problems:
             raise ValueError("The converted folder failed validation:\n  " + "\n  ".join(problems))

@@ -9,23 +9,15 @@ Each table lists the operators with the most self CPU time (summed over the prof
 """
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import profile
 
-if importlib.util.find_spec("lion_bert") is None:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lion_bert import LionBertConfig, LionBertModel  # noqa: E402
-from lion_bert.lion_attention import lion_attention, silu_norm  # noqa: E402
+from lion_bert.benchmarking import BERT, BERT_BASE_DIMS, LABELS, LION_VARIANTS, build_encoder, train_step
+from lion_bert.lion_attention import lion_attention, silu_norm
 
 TOP_OPERATORS = 12
-BASE = dict(hidden_size=768, num_hidden_layers=1, num_attention_heads=12, intermediate_size=3072,
-            max_position_embeddings=512, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
 def print_table(title, profiled):
@@ -37,24 +29,17 @@ def print_table(title, profiled):
 
 
 def profile_training_step(length=128, batch=128):
-    from transformers import BertConfig, BertModel
-
-    models = {"BERT (SDPA)": BertModel(BertConfig(**BASE, attn_implementation="sdpa"), add_pooling_layer=False)}
-    for variant in ("lion_lit", "lion_d", "lion_s"):
-        models[variant] = LionBertModel(LionBertConfig(**BASE, attention_type=variant), add_pooling_layer=False)
+    """One training step of `lion_bert.benchmarking.train_step` per model, 1 layer at BERT-base width."""
+    dims = {**BERT_BASE_DIMS, "layers": 1}
+    names = {BERT: "BERT (SDPA)", **{variant: LABELS[variant] for variant in LION_VARIANTS}}
+    models = {model: build_encoder(model, dims, max_positions=512) for model in names}
     input_ids = torch.randint(1000, 2000, (batch, length))
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-5) for name, model in models.items()}
-
-    def step(name):
-        models[name](input_ids=input_ids).last_hidden_state.pow(2).mean().backward()
-        optimizers[name].step()
-        optimizers[name].zero_grad()
-
-    for name in models:  # warm-up: AdamW state, kernels
-        step(name)
-    for name in models:
+    optimizers = {model: torch.optim.AdamW(encoder.parameters(), lr=1e-5) for model, encoder in models.items()}
+    for model in models:  # warm-up: AdamW state, kernels
+        train_step(models[model], optimizers[model], input_ids)
+    for model, name in names.items():
         with profile() as profiled:
-            step(name)
+            train_step(models[model], optimizers[model], input_ids)
         print_table(f"{name}, one training step, {batch} x {length} tokens", profiled)
 
 

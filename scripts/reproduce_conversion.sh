@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Does conversion keep BERT's quality? all-MiniLM-L6-v2 (a real 6-layer BERT) converted to each LION variant by
-# every road the project offers, then fine-tuned on GLUE STS-B with one recipe, against the softmax model fine-tuned
-# with the same recipe. Offline, on CPU:
-#   1. softmax: the BERT fine-tuned as it is (the baseline, and the task teacher of step 5);
-#   2. plain:   converted with the variant's fixed feature map, fine-tuned (run_glue.py --distill_from_teacher false);
-#   3. convert: the distilled conversion of scripts/convert_bert_to_lion.py (learned feature maps, attention
-#               transfer, model distillation on Wikipedia); its zero-shot STS-B score (mean-pooled embeddings);
-#   4. converted: that model fine-tuned (plain fine-tune of a LionBert checkpoint);
-#   5. teacher: the task-teacher recipe, run_glue.py's default for a BERT and a LION --attention_type (the teacher is
-#               the model of step 1);
-#   6. teacher, no positions: the same for LION-D and LION-S without position embeddings (inputs of any length);
-#   7. scripts/collect_conversion.py -> results/conversion/conversion.{json,md,png}.
+# Does conversion keep BERT's quality? all-MiniLM-L6-v2 (a real 6-layer BERT) converted to each LION variant, then
+# fine-tuned on GLUE STS-B with one recipe, against the softmax model fine-tuned with the same recipe. Offline, on
+# CPU, in two lanes side by side (one torch thread each, so that they do not slow each other down):
+#   teacher lane: 1. softmax: the BERT fine-tuned as it is (the baseline, and the task teacher of 2);
+#                 2. teacher: run_glue.py's default for a BERT and a LION --attention_type: attention transfer from
+#                    the fine-tuned softmax model, then the fine-tune distilled from it (LION-D and LION-S without
+#                    position embeddings, their default: inputs of any length);
+#                 3. positions kept: the recipe of 2 for LION-D with BERT's learned positions (what dropping them
+#                    costs);
+#   convert lane: 4. convert: scripts/convert_bert_to_lion.py's default (learned feature maps, attention transfer,
+#                    model distillation on Wikipedia) for LION-S: zero-shot STS-B score (mean-pooled embeddings)
+#                    and fidelity to the softmax model on held-out Wikipedia;
+#                 3. positions kept, for LION-S (once the softmax teacher of 1 is ready);
+#   5. scripts/collect_conversion.py -> results/conversion/conversion.{json,md,png}.
 # Every fine-tuned model is scored on the STS-B validation set (the parallel and the recurrent form) and on the
 # test set (1,379 pairs with gold scores in the embedded copy), which no choice of this project was tuned on.
 #
@@ -27,13 +29,13 @@ MODE=full
 for arg in "$@"; do
     case "$arg" in
         --quick) MODE=quick ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "error: unknown argument $arg (use --quick or nothing)" >&2; exit 2 ;;
     esac
 done
 
 if [[ $MODE == full ]]; then
-    EPOCHS=3                 # GLUE's usual recipe: 3 epochs of the 5,749 training pairs at batch 16 (1,080 steps)
+    EPOCHS=2                 # 2 epochs of the 5,749 training pairs at batch 16 (720 steps)
     STEPS_FLAG=(--num_train_epochs "$EPOCHS")
     EVAL_FLAGS=()            # all 1,500 validation and 1,379 test pairs
     TRANSFER_STEPS=300
@@ -52,26 +54,24 @@ else
     RUNS_DIR=runs/conversion-quick
     LOGGING_STEPS=1
 fi
-VARIANTS=(lion_lit lion_d lion_s)
+VARIANTS=(lion_s lion_d lion_lit)
 
 LOG_DIR="$RESULTS_DIR/logs"
 mkdir -p "$LOG_DIR" "$RUNS_DIR"
 export TQDM_MININTERVAL=${TQDM_MININTERVAL:-5}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+export OMP_NUM_THREADS=1  # per lane: two lanes on two cores
 START=$(date +%s)
-STAGE=0
-TOTAL_STAGES=$(( 1 + 4 * ${#VARIANTS[@]} + 2 + 1 ))
 
 elapsed() { local s=$(( $(date +%s) - START )); printf '%d:%02d' $((s / 60)) $((s % 60)); }
 
 run_stage() {  # run_stage NAME COMMAND...: log to $LOG_DIR/NAME.log, with its wall time
     local name=$1; shift
-    STAGE=$((STAGE + 1))
-    echo "=== [$(elapsed)] stage $STAGE/$TOTAL_STAGES: $name" >&2
+    echo "=== [$(elapsed)] start: $name (log: $LOG_DIR/$name.log)" >&2
     local t0; t0=$(date +%s)
-    { echo "\$ $*"; "$@"; } 2>&1 | tee "$LOG_DIR/$name.log"
-    echo "{\"stage\": $STAGE, \"seconds\": $(( $(date +%s) - t0 ))}" > "$LOG_DIR/$name.time.json"
-    echo "=== [$(elapsed)] stage $STAGE/$TOTAL_STAGES: $name done in $(( $(date +%s) - t0 )) s" >&2
+    { echo "\$ $*"; "$@"; } > "$LOG_DIR/$name.log" 2>&1
+    echo "{\"seconds\": $(( $(date +%s) - t0 ))}" > "$LOG_DIR/$name.time.json"
+    echo "=== [$(elapsed)] done: $name in $(( $(date +%s) - t0 )) s" >&2
 }
 
 STSB=(
@@ -85,25 +85,42 @@ glue() {  # glue NAME RUN_GLUE_ARGUMENTS...
     rm -rf "${RUNS_DIR:?}/$name"
     run_stage "$name" "$PYTHON" scripts/run_glue.py "$@" "${STSB[@]}" --output_dir "$RUNS_DIR/$name"
 }
-
-echo "=== reproduce_conversion.sh ($MODE): seed $SEED; logs in $LOG_DIR, runs in $RUNS_DIR" >&2
-glue stsb-softmax --attention_type softmax --eval_attention_mode parallel
-for variant in "${VARIANTS[@]}"; do
-    glue "stsb-plain-$variant" --attention_type "$variant" --distill_from_teacher false
-    run_stage "convert-$variant" "$PYTHON" scripts/convert_bert_to_lion.py --attention_type "$variant" \
+positions_kept() {  # positions_kept VARIANT: step 3
+    glue "stsb-teacher-$1-positions" --attention_type "$1" --position_embedding_type absolute \
+        --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
+}
+teacher_lane() {
+    glue stsb-softmax --attention_type softmax --eval_attention_mode parallel
+    for variant in "${VARIANTS[@]}"; do
+        glue "stsb-teacher-$variant" --attention_type "$variant" --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
+    done
+    positions_kept lion_d  # the lanes take about equally long this way
+}
+convert_lane() {
+    run_stage convert-lion_s "$PYTHON" scripts/convert_bert_to_lion.py --attention_type lion_s \
         --attention_transfer_steps "$TRANSFER_STEPS" --distillation_steps "$DISTILLATION_STEPS" --seed "$SEED" \
         --logging_steps "$LOGGING_STEPS" "${CONVERT_FLAGS[@]}" --overwrite_output_dir \
-        --output_dir "$RUNS_DIR/convert-$variant"
-    glue "stsb-converted-$variant" --model_name_or_path "$RUNS_DIR/convert-$variant"
-    glue "stsb-teacher-$variant" --attention_type "$variant" --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
-done
-for variant in lion_d lion_s; do
-    glue "stsb-teacher-$variant-nopos" --attention_type "$variant" --position_embedding_type none \
-        --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
-done
-run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" --out_dir "$RESULTS_DIR" \
-    --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
+        --output_dir "$RUNS_DIR/convert-lion_s"
+    while [[ ! -f "$RUNS_DIR/stsb-softmax/eval_results.json" ]]; do  # the teacher of step 3
+        [[ -f "$LOG_DIR/stsb-softmax.time.json" ]] && { echo "error: the softmax run failed" >&2; return 1; }
+        sleep 10
+    done
+    positions_kept lion_s
+}
+
+echo "=== reproduce_conversion.sh ($MODE): seed $SEED; logs in $LOG_DIR, runs in $RUNS_DIR" >&2
+rm -f "$LOG_DIR"/*.time.json
+teacher_lane & TEACHER=$!
+convert_lane & CONVERT=$!
+STATUS=0
+wait "$TEACHER" || STATUS=$?
+wait "$CONVERT" || STATUS=$?
+OMP_NUM_THREADS=2 run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" \
+    --out_dir "$RESULTS_DIR" --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
     --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128" \
     --setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16" \
-    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5"
-echo "=== [$(elapsed)] all done: $RESULTS_DIR/conversion.md" >&2
+    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5" \
+    --setting "two lanes side by side, one torch thread each"
+cat "$RESULTS_DIR/conversion.md"
+echo "=== [$(elapsed)] all done (exit status $STATUS): $RESULTS_DIR/conversion.md" >&2
+exit "$STATUS"

@@ -6,7 +6,7 @@
 #   2. each pretrained model fine-tuned on GLUE STS-B (same recipe), evaluated on the dev set in both forms;
 #   3. all-MiniLM-L6-v2 converted to each variant (and kept softmax) fine-tuned on STS-B with the same recipe;
 #   4. levers on the converted LION-S (what the paper says helps, and distillation), one change each against
-#      the plain conversion of step 3: no position embeddings, a post-attention LayerNorm, a lower learning rate,
+#      the plain conversion of step 3: BERT's positions kept, a post-attention LayerNorm, a lower learning rate,
 #      other chunk sizes (evaluation only: the function does not depend on them), the distilled conversion before
 #      the fine-tune (scripts/convert_bert_to_lion.py);
 #   5. scripts/collect_evidence.py -> evidence.json + evidence.md (tables, machine, steps, seeds, gaps vs targets).
@@ -144,8 +144,8 @@ lever() {  # lever NAME "what changed" RUN_GLUE_ARGUMENTS...: one run_glue.py ru
     printf '{"change": "%s", "stage": %d}\n' "$change" "$STAGE" > "$RUNS_DIR/lever-$name/lever.json"
 }
 MINILM_LION_S=(--attention_type lion_s "${STSB_COMMON[@]}" --eval_attention_mode recurrent)
-lever position-none "no position embeddings (BERT's dropped; the decay carries the order)" \
-    "${MINILM_LION_S[@]}" --position_embedding_type none
+lever position-absolute "BERT's learned positions kept (LION-S leaves them out by default)" \
+    "${MINILM_LION_S[@]}" --position_embedding_type absolute
 lever attention-layer-norm "LayerNorm on the attention output (new, trained in the fine-tune)" \
     "${MINILM_LION_S[@]}" --attention_layer_norm true
 lever lr-3e-5 "learning rate 3e-5 instead of 1e-4" "${MINILM_LION_S[@]}" --learning_rate 3e-5

@@ -30,55 +30,21 @@ The final files are written to a staging folder and moved into the output folder
 failed run leaves the previous output as it was.
 """
 
+import dataclasses
+import json
+import logging
 import os
+import shutil
 import sys
-import threading
-import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
 
-
-def hub_is_reachable(timeout: float = 2.0) -> bool:
-    """Whether the Hugging Face Hub answers a TCP connection within `timeout` seconds (False when offline by env).
-    The probe runs in a daemon thread, so a hanging resolver cannot block the run."""
-    if any(os.environ.get(name, "").upper() in {"1", "ON", "YES", "TRUE"}
-           for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")):
-        return False
-    import socket
-
-    endpoint = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    answer = []
-
-    def probe():
-        try:
-            socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout).close()
-            answer.append(True)
-        except OSError:
-            answer.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(answer and answer[0])
-
-
-if __name__ == "__main__" and not hub_is_reachable():
-    # before transformers and datasets are imported: they read the variable once, at import time
-    os.environ["HF_HUB_OFFLINE"] = "1"
-
-
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import shutil  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import datasets  # noqa: E402
-import evaluate  # noqa: E402
-from accelerate import PartialState  # noqa: E402
-import numpy as np  # noqa: E402
-import transformers  # noqa: E402
-from transformers import (  # noqa: E402
+import datasets
+import evaluate
+from accelerate import PartialState
+import numpy as np
+import transformers
+from transformers import (
     AutoTokenizer,
     BertTokenizer,
     DataCollatorWithPadding,
@@ -89,28 +55,26 @@ from transformers import (  # noqa: E402
     default_data_collator,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
+from transformers.trainer_utils import get_last_checkpoint
 
-from lion_bert import (  # noqa: E402
+from lion_bert import (
     ATTENTION_MODES,
     ATTENTION_VARIANTS,
     LionBertConfig,
     LionBertForSequenceClassification,
     LionBertTokenizer,
 )
-from lion_bert.conversion import CONVERSION_DEFAULTS, LION_PARAMETER  # noqa: E402
-from lion_bert.data import MINILM_HUB_ID, embedded_model_path  # noqa: E402
-from lion_bert.distillation import DistillationTrainer, train_stage  # noqa: E402
-from lion_bert.glue import GLUE_HUB_DATASET, GLUE_TASKS, describe_task, file_format, label_id, load_glue_data  # noqa: E402
-
-SCRIPTS_DIR = Path(__file__).resolve().parent
-if str(SCRIPTS_DIR) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS_DIR))
-from model_card import METRIC_NAMES, training_summary_from_args, write_model_card  # noqa: E402
+from lion_bert.conversion import CONVERSION_DEFAULTS, LION_PARAMETER
+from lion_bert.data import embedded_model_path
+from lion_bert.distillation import DistillationTrainer, train_stage
+from lion_bert.glue import GLUE_HUB_DATASET, GLUE_TASKS, describe_task, file_format, label_id, load_glue_data
+from lion_bert.hub import hub_is_reachable
+from lion_bert.model_card import training_hyperparameters, write_model_card
 
 logger = logging.getLogger("run_glue")
 
-GLUE_METRIC_PATH = SCRIPTS_DIR / "metrics" / "glue"  # the official metrics, loaded offline with evaluate.load
+# the official GLUE metrics, loaded offline with evaluate.load
+GLUE_METRIC_PATH = Path(__file__).resolve().parent / "metrics" / "glue"
 AGREEMENT_ATOL = 1e-3
 STAGING_NAME = ".staging-run_glue"
 
@@ -512,29 +476,27 @@ def publish(trainer, output_dir, write_files):
     trainer.accelerator.wait_for_everyone()
 
 
-def card_groups(eval_metrics, splits, dataset_meta, metric_names) -> list:
-    """The model-index groups of the card: the task metrics of each evaluation split."""
+def card_groups(eval_metrics, teacher_metrics, splits, dataset_meta, metric_names) -> list:
+    """The result groups of the card: the task metrics of each evaluation split, with the softmax teacher's (the
+    baseline of the same recipe) beside them when the run trained one."""
     groups = []
     for split, suffix in splits:
-        metrics = {name: eval_metrics[f"eval_{name}{suffix}"] for name in metric_names
-                   if f"eval_{name}{suffix}" in eval_metrics}
+        metrics, baseline = ({name: values[f"eval_{name}{suffix}"] for name in metric_names
+                              if f"eval_{name}{suffix}" in values} for values in (eval_metrics, teacher_metrics))
         if metrics:
             groups.append({"task": "text-classification", "dataset": {**dataset_meta, "split": split},
-                           "metrics": metrics})
+                           "metrics": metrics, "baseline": baseline})
     return groups
 
 
 def describe_run(info) -> str:
-    """The card's account of the run: how the model was made, and the softmax baseline beside its scores."""
+    """The card's account of the run: how the model was made (the teacher's scores are in the results table)."""
     how = f"Fine-tuned on {info['dataset']} with `scripts/run_glue.py` (🤗 Trainer)"
     if info.get("teacher"):
-        teacher = info["teacher"]
-        how += (f" by the task-teacher recipe: the softmax model fine-tuned with the same arguments (the teacher), "
-                f"converted to {info['attention_type']} with learned feature maps, its attention transferred, then "
-                f"trained on the labels and the teacher's hidden states and predictions (label weight "
-                f"{info['label_weight']})")
-        baseline = ", ".join(f"{METRIC_NAMES.get(k, k)} {v:.4f}" for k, v in teacher["metrics"].items())
-        how += f". Softmax teacher of the same recipe on the {teacher['split']} split: {baseline}"
+        how += (f" by the task-teacher recipe: the softmax model fine-tuned with the same arguments (the teacher, "
+                f"whose scores the results show beside this model's), converted to {info['attention_type']} with "
+                f"learned feature maps, its attention transferred, then trained on the labels and the teacher's "
+                f"hidden states and predictions (label weight {info['label_weight']})")
     agreement = info.get("form_agreement")
     if agreement:
         how += (f". The {agreement['forms'][0]} and {agreement['forms'][1]} forms "
@@ -710,13 +672,9 @@ def main(args=None) -> dict:
     # --- the output folder
     dataset_meta = {"type": "custom", "name": "custom data"} if uses_files else \
         {"type": GLUE_HUB_DATASET, "name": f"GLUE {spec.task_name.upper()}", "config": spec.task_name}
-    base_model = MINILM_HUB_ID if source is not None and os.path.realpath(source) == os.path.realpath(
-        embedded_model_path()) else source
-    first_split = split_suffixes[0][0] if split_suffixes else None
     info = {"dataset": data_source, "attention_type": trainer.model.config.attention_type, "trained": train_metrics,
             "form_agreement": agreement, "label_weight": distillation_args.distillation_label_weight,
-            "teacher": {"split": first_split, "metrics": {k: teacher_metrics[f"eval_{k}"] for k in metric_names
-                                                          if f"eval_{k}" in teacher_metrics}} if teacher else None}
+            "teacher": teacher is not None}
 
     def write_files(trainer, staging):
         trainer.save_model()
@@ -735,10 +693,11 @@ def main(args=None) -> dict:
             if teacher_metrics:
                 (staging / "teacher_results.json").write_text(json.dumps(teacher_metrics, indent=4, sort_keys=True) + "\n")
             write_model_card(
-                staging, task="text-classification", base_model=base_model, hardware=None,
+                staging, task="text-classification", base_model=source, hardware=None,
                 dataset_names=[] if uses_files else [GLUE_HUB_DATASET],
-                eval_results=card_groups(eval_metrics, split_suffixes, dataset_meta, metric_names) or None,
-                training_summary=training_summary_from_args(training_args) if train_metrics else None,
+                eval_results=card_groups(eval_metrics, teacher_metrics, split_suffixes, dataset_meta,
+                                         metric_names) or None,
+                training_summary=training_hyperparameters(trainer) if train_metrics else None,
                 training_description=describe_run(info), dataset=dataset_meta,
                 tags=["glue", spec.task_name] if spec.task_name else [],
                 model_name=Path(training_args.output_dir).resolve().name)

@@ -33,26 +33,17 @@ import itertools
 import logging
 import math
 import os
-import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-SCRIPTS_DIR = Path(__file__).resolve().parent
-if str(SCRIPTS_DIR) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS_DIR))
-try:
-    import lion_bert  # noqa: F401
-except ImportError:  # a checkout without `pip install -e .`
-    sys.path.insert(0, str(SCRIPTS_DIR.parent))
-    import lion_bert  # noqa: F401
-
-import datasets  # noqa: E402
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from transformers import (  # noqa: E402
+import datasets
+import torch
+import transformers
+from accelerate import PartialState
+from huggingface_hub.errors import StrictDataclassError
+from transformers import (
     AutoTokenizer,
     DataCollatorForLanguageModeling,
     HfArgumentParser,
@@ -61,32 +52,23 @@ from transformers import (  # noqa: E402
     default_data_collator,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint  # noqa: E402
+from transformers.trainer_utils import get_last_checkpoint
 
-from lion_bert import LionBertConfig, LionBertForMaskedLM, LionBertTokenizer, train_wordpiece_tokenizer  # noqa: E402
-from lion_bert.conversion import compress_names, convert  # noqa: E402
-from lion_bert.data import MINILM_HUB_ID, WIKIPEDIA_SAMPLE_NAME, embedded_model_path, load_wikipedia_sample  # noqa: E402
-from distributed_utils import leave_process_group  # noqa: E402
-from lion_bert.machine import describe_hardware  # noqa: E402
-from model_card import (  # noqa: E402
+from lion_bert import LionBertConfig, LionBertForMaskedLM, LionBertTokenizer, train_wordpiece_tokenizer
+from lion_bert.conversion import compress_names, convert
+from lion_bert.data import WIKIPEDIA_SAMPLE_NAME, embedded_model_path, load_wikipedia_sample
+from lion_bert.hub import HUB_FOLDER_NAME, UNREACHABLE, hub_is_reachable, upload_hub_folder, write_hub_folder
+from lion_bert.machine import describe_hardware
+from lion_bert.model_card import (
     atomic_write_json,
     count_parameters,
-    hub_id_or_none,
-    training_summary_from_args,
+    source_hub_id,
+    training_hyperparameters,
     write_model_card,
-)
-from push_to_hub import (  # noqa: E402
-    HUB_FOLDER_NAME,
-    UNREACHABLE,
-    go_offline_unless_reachable,
-    hub_is_reachable,
-    upload_hub_folder,
-    write_hub_folder,
 )
 
 
 logger = logging.getLogger("run_mlm")
-
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -285,7 +267,6 @@ def _split_train(dataset: datasets.Dataset, percentage: int, seed: int) -> datas
 def load_raw_datasets(model_args, data_args, training_args) -> tuple[datasets.DatasetDict, str, dict]:
     """(DatasetDict with train/validation splits, text column, card info about the data)."""
     if data_args.dataset_name:
-        go_offline_unless_reachable([data_args.dataset_name])
         try:
             raw = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name,
                                         cache_dir=model_args.cache_dir, token=model_args.token)
@@ -387,7 +368,6 @@ class MLMCollator:
 
 def load_tokenizer(name_or_path, model_args):
     """A tokenizer from a folder or Hub id: LionBertTokenizer for BERT WordPiece vocabularies, else AutoTokenizer."""
-    go_offline_unless_reachable([name_or_path])
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, cache_dir=model_args.cache_dir,
                                                   token=model_args.token)
@@ -470,12 +450,7 @@ def build_model(model_args, data_args, tokenizer):
             report.append(f"WARNING newly initialised encoder parameters: "
                           f"{', '.join(compress_names(conversion.other_initialised))}")
         path = model_args.model_name_or_path
-        try:
-            default = embedded_model_path()
-        except ImportError:
-            default = None
-        base_model = MINILM_HUB_ID if default and os.path.realpath(path) == os.path.realpath(default) else \
-            hub_id_or_none(path)
+        base_model = source_hub_id(path)
         if len(tokenizer) > model.config.vocab_size:
             raise SystemExit(f"error: the tokenizer has {len(tokenizer)} tokens but {path} has a vocabulary of "
                              f"{model.config.vocab_size}; use the checkpoint's tokenizer (drop --tokenizer_name).")
@@ -490,8 +465,8 @@ def build_model(model_args, data_args, tokenizer):
                 config = LionBertConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **overrides)
             if model_args.config_overrides:
                 config.update_from_string(model_args.config_overrides)
-                config.validate_lion_settings()
-        except (ValueError, OSError, TypeError) as error:
+                config.validate()  # the rules between fields; each field was checked when set
+        except (ValueError, OSError, TypeError, StrictDataclassError) as error:
             raise SystemExit(f"error: invalid model configuration: {error}") from None
         if config.vocab_size < len(tokenizer):
             config.vocab_size = len(tokenizer)
@@ -577,7 +552,7 @@ def main(argv=None) -> dict:
     if training_args.push_to_hub:
         if not hub_is_reachable():
             raise SystemExit(f"error: --push_to_hub: {UNREACHABLE}. Train without it and publish later with "
-                             "scripts/push_to_hub.py RUN_DIR --repo-id user/name.")
+                             "scripts/push_to_hub.py --run_dir RUN_DIR --repo_id user/name.")
         push_repo = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
         training_args.push_to_hub = False
 
@@ -682,8 +657,8 @@ def main(argv=None) -> dict:
         if eval_metrics:
             atomic_write_json(output_dir / "eval_results.json", eval_metrics)
         atomic_write_json(output_dir / "all_results.json", {**train_metrics, **eval_metrics})
-        summary = training_summary_from_args(
-            training_args,
+        summary = training_hyperparameters(
+            trainer,
             max_seq_length=block_size,
             mlm_probability=data_args.mlm_probability,
             eval_mlm_probability=data_args.eval_mlm_probability,
@@ -753,7 +728,9 @@ def main(argv=None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-        leave_process_group()
+        state = PartialState()
+        state.wait_for_everyone()  # a rank leaving while another still writes can abort in gloo's teardown
+        state.destroy_process_group()
     except SystemExit as error:
         if isinstance(error.code, str):
             print(error.code, file=sys.stderr)

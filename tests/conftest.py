@@ -63,3 +63,32 @@ def _seed_torch():
 
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def mlm_run(tmp_path_factory, minilm_dir) -> Path:
+    """A run folder as run_mlm.py leaves it: a converted LION-D MLM model (recurrent inference form), results, a
+    card, a pickle (training_args.bin) and a checkpoint folder, neither of which may reach the Hub."""
+    import torch
+
+    from lion_bert.conversion import convert
+    from lion_bert.model_card import atomic_write_json, write_model_card
+
+    run = tmp_path_factory.mktemp("run") / "lion-d-run"
+    conversion = convert(str(minilm_dir), attention_type="lion_d", head="mlm", inference_mode="recurrent")
+    conversion.model.save_pretrained(run)
+    conversion.tokenizer.save_pretrained(run)
+    atomic_write_json(run / "eval_results.json", {
+        "eval_accuracy": 0.4321, "eval_loss": 3.25, "perplexity": 25.79, "eval_runtime": 1.5,
+        "eval_samples_per_second": 10.0, "eval_masked_tokens": 300, "epoch": 1.0,
+    })
+    write_model_card(
+        run, dataset_names=["wikimedia/wikipedia"],
+        dataset={"type": "wikipedia", "name": "English Wikipedia sample", "split": "validation"},
+        base_model="sentence-transformers/all-MiniLM-L6-v2", training_summary={"learning_rate": 8e-4},
+        metric_names={"accuracy": "Masked-token accuracy"}, hardware="test machine",
+    )
+    torch.save({"not": "uploaded"}, run / "training_args.bin")
+    (run / "checkpoint-1").mkdir()
+    (run / "checkpoint-1" / "optimizer.pt").write_bytes(b"pickle")
+    return run

@@ -2,8 +2,10 @@
 
 import dataclasses
 import json
+import typing
 
 import pytest
+from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
 from transformers import AutoConfig, BertConfig, GenerationConfig
 from transformers.testing_utils import CaptureLogger
 from transformers.utils import logging
@@ -13,9 +15,13 @@ from lion_bert import (
     ATTENTION_VARIANTS,
     FEATURE_MAPS,
     LionBertConfig,
-    LionBertModel,
+    LionBertForMaskedLM,
     LionGenerationConfig,
 )
+from lion_bert.configuration_lion_bert import AttentionType
+
+
+LION_VALIDATORS = {"validate_architecture", "validate_lion_settings"}
 
 
 def test_bert_fields_and_defaults_are_kept():
@@ -68,11 +74,23 @@ def test_variant_table_covers_the_documented_types():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(attention_type="lion_x"), "`attention_type` must be one of 'lion_lit', 'lion_d', 'lion_s', 'softmax'"),
-        (dict(attention_mode="sequential"), "`attention_mode` must be one of 'parallel', 'chunk', 'recurrent'"),
-        (dict(feature_map="relu"), "`feature_map` must be one of 'elu_plus_one', 'silu_norm', 'identity', 'hedgehog' or None"),
+        (dict(attention_type="lion_x"), "expected one of ('lion_lit', 'lion_d', 'lion_s', 'softmax'), got lion_x"),
+        (dict(attention_mode="sequential"), "expected one of ('parallel', 'chunk', 'recurrent'), got sequential"),
+        (dict(feature_map="relu"), "expected one of ('elu_plus_one', 'silu_norm', 'identity', 'hedgehog'), got relu"),
+        (dict(position_embedding_type="relative_key"), "expected one of ('absolute', 'none'), got relative_key"),
+    ],
+)
+def test_invalid_choices_are_refused_by_their_literal_type(kwargs, message):
+    (name,) = kwargs
+    with pytest.raises(StrictDataclassFieldValidationError) as error:
+        LionBertConfig(**kwargs)
+    assert f"field '{name}'" in str(error.value) and message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
         (dict(feature_map_size=0), "`feature_map_size` must be a positive int or None"),
-        (dict(position_embedding_type="relative_key"), "`position_embedding_type` must be one of 'absolute', 'none'"),
         (dict(chunk_size=0), "`chunk_size` must be a positive int"),
         (dict(chunk_size=-3), "`chunk_size` must be a positive int"),
         (
@@ -84,10 +102,40 @@ def test_variant_table_covers_the_documented_types():
         (dict(add_cross_attention=True), "bidirectional encoder"),
     ],
 )
-def test_invalid_settings_raise_value_error(kwargs, message):
-    with pytest.raises(ValueError) as error:
+def test_invalid_settings_are_refused_by_a_validate_hook(kwargs, message):
+    with pytest.raises(StrictDataclassClassValidationError) as error:
         LionBertConfig(**kwargs)
-    assert message in str(error.value)
+    assert message in str(error.value) and "ValueError" in str(error.value)
+
+
+def test_lion_validators_run_once_per_config(monkeypatch):
+    """@strict runs the validate_* hooks once, after __post_init__; nothing calls them again, not even a model."""
+    calls = []
+
+    def counted(hook):
+        def run(config):
+            calls.append(hook.__name__)
+            return hook(config)
+
+        return run
+
+    spies = {hook.__name__: counted(hook) for hook in LionBertConfig.__class_validators__}
+    for name in LION_VALIDATORS:  # direct calls, and the hooks @strict runs
+        monkeypatch.setattr(LionBertConfig, name, spies[name])
+    monkeypatch.setattr(LionBertConfig, "__class_validators__", list(spies.values()))
+    config = LionBertConfig(hidden_size=32, num_attention_heads=4, num_hidden_layers=1, intermediate_size=37)
+    assert sorted(name for name in calls if name in LION_VALIDATORS) == sorted(LION_VALIDATORS)
+    count = len(calls)
+    LionBertForMaskedLM(config)  # the head and its inner LionBertModel
+    assert len(calls) == count
+
+
+def test_choice_types_name_the_tables():
+    assert typing.get_args(AttentionType) == tuple(ATTENTION_VARIANTS)
+    field_types = {field.name: field.type for field in dataclasses.fields(LionBertConfig)}
+    assert typing.get_args(field_types["attention_mode"]) == ATTENTION_MODES
+    literal, none = typing.get_args(field_types["feature_map"])
+    assert typing.get_args(literal) == tuple(FEATURE_MAPS) and none is type(None)
 
 
 def test_allowed_modes_come_from_the_ops_layer():
@@ -95,11 +143,16 @@ def test_allowed_modes_come_from_the_ops_layer():
         assert LionBertConfig(attention_mode=mode).attention_mode == mode
 
 
-def test_model_revalidates_an_edited_config(tiny_config):
+def test_edits_are_validated(tiny_config, tmp_path):
     config = tiny_config()
-    config.attention_type = "not_a_variant"
-    with pytest.raises(ValueError, match="`attention_type` must be one of"):
-        LionBertModel(config)
+    with pytest.raises(StrictDataclassFieldValidationError, match="field 'attention_type'"):
+        config.attention_type = "not_a_variant"  # a choice: refused when set
+    assert config.attention_type == "lion_s"
+    config.chunk_size = 0  # a rule on values: checked by validate(), which save_pretrained runs
+    with pytest.raises(StrictDataclassClassValidationError, match="`chunk_size` must be a positive int"):
+        config.validate()
+    with pytest.raises(StrictDataclassClassValidationError, match="`chunk_size` must be a positive int"):
+        config.save_pretrained(tmp_path)
 
 
 def test_json_round_trip(tmp_path):
@@ -120,7 +173,7 @@ def test_json_round_trip(tmp_path):
 def test_from_pretrained_overrides_are_validated(tmp_path):
     LionBertConfig().save_pretrained(tmp_path)
     assert LionBertConfig.from_pretrained(tmp_path, attention_type="lion_lit").resolved_feature_map == "elu_plus_one"
-    with pytest.raises(ValueError, match="`attention_mode` must be one of"):
+    with pytest.raises(StrictDataclassFieldValidationError, match="field 'attention_mode'"):
         LionBertConfig.from_pretrained(tmp_path, attention_mode="bogus")
 
 
@@ -136,11 +189,14 @@ def test_reads_a_bert_config_cleanly(tmp_path):
         config = LionBertConfig.from_pretrained(bert_dir, attention_type="lion_s")
     assert "model of type" not in capture.out  # no model-type mismatch warning
     assert isinstance(config, LionBertConfig) and config.hidden_size == 32 and config.num_hidden_layers == 2
-    # BERT checkpoints carry learned absolute positions: kept so that every BERT weight loads
-    assert config.resolved_position_embedding_type == "absolute"
+    # BERT's learned positions: the variant decides (LION-S: none, any length), unless the caller keeps them
+    assert config.position_embedding_type is None and config.resolved_position_embedding_type == "none"
     assert config.architectures is None  # "BertModel" is not this config's architecture
-    explicit = LionBertConfig.from_pretrained(bert_dir, position_embedding_type="none")
-    assert explicit.resolved_position_embedding_type == "none"
+    for attention_type in ("lion_lit", "softmax"):
+        kept = LionBertConfig.from_pretrained(bert_dir, attention_type=attention_type)
+        assert kept.resolved_position_embedding_type == "absolute"
+    explicit = LionBertConfig.from_pretrained(bert_dir, attention_type="lion_d", position_embedding_type="absolute")
+    assert explicit.resolved_position_embedding_type == "absolute"
 
 
 def test_from_dict_accepts_a_bert_dict():
@@ -154,7 +210,7 @@ def test_from_dict_accepts_a_bert_dict():
 def test_real_minilm_config_is_read(minilm_dir):
     config = LionBertConfig.from_pretrained(minilm_dir, attention_type="lion_d")
     assert (config.hidden_size, config.num_hidden_layers, config.num_attention_heads) == (384, 6, 12)
-    assert config.resolved_position_embedding_type == "absolute"
+    assert config.resolved_position_embedding_type == "none"
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding, TrainingArguments
 
 from lion_bert import LionBertForSequenceClassification, LionBertModel
-from lion_bert.conversion import convert
+from lion_bert.conversion import CONVERSION_DEFAULTS, convert
 from lion_bert.distillation import (
     AttentionTransfer,
     DistillationTrainer,
@@ -115,7 +115,7 @@ def test_stages_on_minilm_lower_their_loss_and_train_what_they_say(tmp_path, min
     teacher = convert(str(minilm_dir), attention_type="softmax", head="sequence-classification", num_labels=1,
                       load_tokenizer=False).model
     conversion = convert(str(minilm_dir), attention_type=attention_type, head="sequence-classification",
-                         num_labels=1)
+                         num_labels=1, **CONVERSION_DEFAULTS)
     student, tokenizer = conversion.model, conversion.tokenizer
     student.classifier.load_state_dict(teacher.classifier.state_dict())
     before = {name: p.detach().clone() for name, p in student.named_parameters()}

@@ -392,6 +392,51 @@ def test_fully_padded_row_is_finite(mode):
         assert torch.isfinite(t.grad).all()
 
 
+@pytest.mark.parametrize("scaled", [True, False], ids=["scaled", "unscaled"])
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_eps_zero_padded_queries_output_zeros(mode, variant, scaled):
+    """With eps=0 a padded query has no attention mass (0 / 0): it outputs zeros, finite in value and gradient, and
+    every real token still equals the reference at eps=0."""
+    attention_mask = torch.tensor(PAD_LAYOUTS["middle"])
+    pads = ~attention_mask.bool()
+    batch, heads = attention_mask.shape[0], 2
+    q, k, v, log_lambda = _leaves(*make_inputs(variant, batch, heads, PAD_LENGTH, scaled=scaled,
+                                               seed=_seed("eps0", mode, variant, scaled)))
+    out = lion_attention(q, k, v, log_lambda, attention_mask, mode=mode, chunk_size=PAD_CHUNK_SIZE, eps=0.0,
+                         scaled=scaled)
+    assert torch.equal(out.transpose(1, 2)[pads], torch.zeros_like(out.transpose(1, 2)[pads]))
+    grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(5), dtype=out.dtype)
+    out.backward(grad_out)  # every position's gradient, padded queries included
+    for t in (q, k, v, log_lambda):
+        assert t is None or torch.isfinite(t.grad).all()
+    for b in range(batch):
+        real = attention_mask[b].bool()
+        rll = log_lambda[b:b + 1, :, real] if variant == "lion_s" else log_lambda
+        ref = naive_lion_attention(q[b:b + 1, :, real], k[b:b + 1, :, real], v[b:b + 1, :, real], rll,
+                                   scaled=scaled, eps=0.0)
+        assert_rel_close(out[b:b + 1, :, real], ref, 1e-10, f"row {b} real tokens at eps=0")
+    weights = lion_attention_weights(q, k, log_lambda, attention_mask, scaled=scaled, eps=0.0)
+    assert torch.equal(weights.transpose(1, 2)[pads], torch.zeros_like(weights.transpose(1, 2)[pads]))
+    assert_rel_close(weights @ v, out, 1e-10, "eps=0 weights @ v vs the output")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_reference_query_without_mass_outputs_zeros_at_eps_zero(variant):
+    q, k, v, log_lambda = make_inputs(variant, 1, 2, 6, seed=_seed("ref-eps0", variant))
+    q[:, :, 2] = 0.0  # no attention mass: 0 / 0 at eps=0
+    q, k, v, log_lambda = _leaves(q, k, v, log_lambda)
+    out = naive_lion_attention(q, k, v, log_lambda, eps=0.0)
+    assert torch.equal(out[:, :, 2], torch.zeros_like(out[:, :, 2]))
+    assert torch.equal(naive_lion_attention_weights(q, k, log_lambda, eps=0.0)[:, :, 2], torch.zeros(1, 2, 6,
+                                                                                                  dtype=q.dtype))
+    out.sum().backward()
+    assert all(t is None or torch.isfinite(t.grad).all() for t in (q, k, v, log_lambda))
+    others = [i for i in range(6) if i != 2]
+    assert_rel_close(out[:, :, others], naive_lion_attention(q, k, v, log_lambda, eps=1e-300)[:, :, others], 1e-12,
+                     "rows with mass are unchanged")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 4. Reversal symmetry
 # ----------------------------------------------------------------------------------------------------------
@@ -606,10 +651,10 @@ def _error_cases():
         "chunk_size-negative": (dict(mode="chunk", chunk_size=-3), "chunk_size"),
         "chunk_size-float": (dict(mode="chunk", chunk_size=2.5), "chunk_size"),
         "chunk_size-str": (dict(mode="chunk", chunk_size="8"), "chunk_size"),
-        # log_lambda values and shapes
+        # log_lambda values (read only on request: validate=True) and shapes
         "log_lambda-positive-S": (dict(log_lambda=torch.full((_B, _H, _L), -0.1).index_put_(
-            (torch.tensor(1), torch.tensor(2), torch.tensor(3)), torch.tensor(0.01))), "log_lambda"),
-        "log_lambda-positive-D": (dict(log_lambda=torch.tensor([-0.1, 0.2, -0.3])), "log_lambda"),
+            (torch.tensor(1), torch.tensor(2), torch.tensor(3)), torch.tensor(0.01)), validate=True), "log_lambda"),
+        "log_lambda-positive-D": (dict(log_lambda=torch.tensor([-0.1, 0.2, -0.3]), validate=True), "log_lambda"),
         "log_lambda-heads": (dict(log_lambda=torch.full((_H + 1,), -0.1)), "log_lambda"),
         "log_lambda-length": (dict(log_lambda=torch.full((_B, _H, _L + 1), -0.1)), "log_lambda"),
         "log_lambda-batch": (dict(log_lambda=torch.full((_B + 1, _H, _L), -0.1)), "log_lambda"),
@@ -638,16 +683,52 @@ def test_bad_arguments_raise_value_error(overrides, match):
 @pytest.mark.parametrize("overrides,match", [
     pytest.param(dict(q=torch.randn(_B, _L, _D)), r"\bq\b", id="q-rank3"),
     pytest.param(dict(k=torch.randn(_B, _H, _L, _D + 1)), r"\bk\b", id="k-head-dim"),
-    pytest.param(dict(log_lambda=torch.full((_H,), 0.5)), "log_lambda", id="log_lambda-positive"),
+    pytest.param(dict(log_lambda=torch.full((_H,), 0.5), validate=True), "log_lambda", id="log_lambda-positive"),
     pytest.param(dict(log_lambda=torch.full((_B, _H, _L + 2), -0.5)), "log_lambda", id="log_lambda-length"),
     pytest.param(dict(attention_mask=torch.ones(_B, _L - 1)), "attention_mask", id="attention_mask-length"),
 ])
 def test_attention_weights_bad_arguments(overrides, match):
     q, k, _, log_lambda = _good()
-    args = {"q": q, "k": k, "log_lambda": log_lambda, "attention_mask": None}
-    args.update(overrides)
+    args = {"q": q, "k": k, "log_lambda": log_lambda, "attention_mask": None, **overrides}
+    validate = args.pop("validate", False)
     with pytest.raises(ValueError, match=match):
-        lion_attention_weights(args["q"], args["k"], args["log_lambda"], args["attention_mask"])
+        lion_attention_weights(args["q"], args["k"], args["log_lambda"], args["attention_mask"], validate=validate)
+
+
+@pytest.fixture
+def no_value_reads(monkeypatch):
+    """Fails the test when a tensor value is read into Python (``bool(t)``, ``t.item()``, ...): on a GPU each such
+    read waits for the device, and under torch.compile it breaks the graph."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tensor value was read into Python")
+
+    for name in ("__bool__", "__int__", "__float__", "item", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("mode", MODES)
+def test_forward_and_backward_read_no_tensor_values(no_value_reads, mode, variant):
+    """No host synchronisation in the operator, padding and decays included; checks on values need validate=True."""
+    q, k, v, log_lambda = _leaves(*make_inputs(variant, 3, 2, PAD_LENGTH, seed=_seed("sync", mode, variant)))
+    attention_mask = torch.tensor(PAD_LAYOUTS["middle"])
+    out = lion_attention(q, k, v, log_lambda, attention_mask, mode=mode, chunk_size=PAD_CHUNK_SIZE)
+    out.backward(torch.ones_like(out))
+    weights = lion_attention_weights(q, k, log_lambda, attention_mask)
+    assert out.shape == (3, 2, PAD_LENGTH, VALUE_DIM) and weights.shape == (3, 2, PAD_LENGTH, PAD_LENGTH)
+    if log_lambda is not None:  # the fixture does catch a value check
+        with pytest.raises(AssertionError, match="read into Python"):
+            lion_attention(q, k, v, log_lambda, attention_mask, mode=mode, validate=True)
+
+
+def test_positive_log_lambda_is_not_looked_for_without_validate():
+    q, k, v, _ = _good()
+    positive = torch.full((_H,), 0.5, dtype=q.dtype)
+    out = lion_attention(q, k, v, positive)  # computed as given: the caller vouches for the values
+    assert_rel_close(out, naive_lion_attention(q, k, v, positive), 1e-10, "log_lambda > 0 without validate")
+    with pytest.raises(ValueError, match="log_lambda must be <= 0"):
+        lion_attention(q, k, v, positive, validate=True)
 
 
 def test_valid_edge_arguments_accepted():

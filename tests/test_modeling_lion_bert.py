@@ -6,10 +6,13 @@ import json
 import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, BertModel
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.testing_utils import CaptureLogger
 from transformers.utils import logging
 
 from lion_bert import (
+    ATTENTION_VARIANTS,
     LionBertConfig,
     LionBertForMaskedLM,
     LionBertForMultipleChoice,
@@ -400,14 +403,66 @@ def test_softmax_mlm_matches_random_bert_for_masked_lm(tmp_path):
     torch.testing.assert_close(model(**inputs).logits, bert(**inputs).logits, atol=ATOL, rtol=0)
 
 
-def test_softmax_matches_real_minilm(minilm_dir, bert_uncased_tokenizer):
-    bert = BertModel.from_pretrained(minilm_dir).eval()
-    model = LionBertModel.from_pretrained(minilm_dir, attention_type="softmax")
+@pytest.mark.parametrize("implementation", ["eager", "sdpa"])
+def test_softmax_matches_real_minilm(minilm_dir, bert_uncased_tokenizer, implementation):
+    bert = BertModel.from_pretrained(minilm_dir, attn_implementation=implementation).eval()
+    model = LionBertModel.from_pretrained(minilm_dir, attention_type="softmax", attn_implementation=implementation)
+    assert model.config._attn_implementation == bert.config._attn_implementation == implementation
     texts = ["LION is linear attention for bidirectional sequence modeling.", "A short one.", "Paris is in France"]
     inputs = bert_uncased_tokenizer(texts, padding=True, return_tensors="pt")
     expected, actual = bert(**inputs).last_hidden_state, model(**inputs).last_hidden_state
     torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
     assert expected.abs().max() > 0.1  # real activations, not a degenerate comparison
+
+
+def _softmax_models(**overrides):
+    """One random softmax LionBertModel per attention implementation, with the same weights."""
+    models = {}
+    for implementation in ("eager", "sdpa", "flex_attention"):
+        models[implementation] = TESTER.build(
+            LionBertModel, attention_type="softmax", attn_implementation=implementation, **overrides
+        )
+        assert models[implementation].config._attn_implementation == implementation
+    return models
+
+
+def test_softmax_attention_implementations_agree():
+    models = _softmax_models()
+    inputs = TESTER.prepare_inputs()
+    with torch.no_grad():  # flex_attention has no backward on CPU
+        outputs = {name: model(**inputs).last_hidden_state for name, model in models.items()}
+    for name in ("sdpa", "flex_attention"):
+        torch.testing.assert_close(outputs[name], outputs["eager"], atol=ATOL, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("implementation", ["eager", "sdpa"])
+def test_attn_implementation_picks_the_attention_function(monkeypatch, implementation):
+    calls = []
+
+    def spy(name, function):
+        def run(module, query, key, value, attention_mask, **kwargs):
+            calls.append((name, type(attention_mask), getattr(attention_mask, "dtype", None)))
+            return function(module, query, key, value, attention_mask, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(modeling_lion_bert, "eager_attention_forward",
+                        spy("eager", modeling_lion_bert.eager_attention_forward))
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS._global_mapping, "sdpa", spy("sdpa", sdpa_attention_forward))
+    model = TESTER.build(LionBertModel, attention_type="softmax", attn_implementation=implementation)
+    model(**TESTER.prepare_inputs())
+    # each function gets the mask it takes: additive floats for eager, booleans (True = attend) for sdpa
+    mask_dtype = torch.float32 if implementation == "eager" else torch.bool
+    assert calls == [(implementation, torch.Tensor, mask_dtype)] * TESTER.num_hidden_layers
+    calls.clear()
+    type(modeling_lion_bert.logger).warning_once.cache_clear()  # the warning may have been given by another test
+    capture = CaptureLogger(modeling_lion_bert.logger)
+    with capture:
+        output = model(**TESTER.prepare_inputs(), output_attentions=True)
+    # only eager attention has weights: output_attentions runs it whatever the implementation
+    assert [name for name, *_ in calls] == ["eager"] * TESTER.num_hidden_layers
+    assert all(weights.shape[-2:] == (TESTER.seq_length,) * 2 for weights in output.attentions)
+    assert ("runs eagerly" in capture.out) == (implementation != "eager")
 
 
 @pytest.mark.parametrize("attention_type", LION_VARIANTS)
@@ -420,14 +475,17 @@ def test_lion_from_real_bert_loads_every_bert_weight(minilm_dir, attention_type)
         f"encoder.layer.{layer}.{name}" for layer in range(6) for name in LION_PARAMETERS[attention_type]
     }
     assert info["missing_keys"] == expected_missing and expected_missing
-    assert info["unexpected_keys"] == set() and info["mismatched_keys"] == set()
+    # LION-D and LION-S leave BERT's learned positions out by default: inputs of any length
+    positions = ATTENTION_VARIANTS[attention_type].position_embedding_type
+    dropped = {"embeddings.position_embeddings.weight"} if positions == "none" else set()
+    assert info["unexpected_keys"] == dropped and info["mismatched_keys"] == set()
     bert_state = BertModel.from_pretrained(minilm_dir).state_dict()
     lion_state = model.state_dict()
-    assert set(bert_state) - {"embeddings.token_type_ids"} <= set(lion_state)
+    assert set(bert_state) - {"embeddings.token_type_ids"} - dropped <= set(lion_state)
     for name, tensor in bert_state.items():
         if name in lion_state:
             assert torch.equal(lion_state[name], tensor), name
-    assert model.config.resolved_position_embedding_type == "absolute"
+    assert model.config.resolved_position_embedding_type == positions
     assert torch.isfinite(model(torch.tensor([[101, 7592, 2088, 102]])).last_hidden_state).all()
 
 
@@ -460,6 +518,48 @@ def test_forms_give_the_same_gradients():
         assert gradients[form].keys() == gradients["parallel"].keys()
         for name, grad in gradients["parallel"].items():
             torch.testing.assert_close(gradients[form][name], grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("attention_type", LION_VARIANTS)
+@pytest.mark.parametrize("form", FORMS)
+def test_layers_read_no_tensor_values(monkeypatch, attention_type, form):
+    """The model reads the mask's values once, with its input checks: no layer waits for the device."""
+    model = TESTER.build(LionBertModel, attention_type=attention_type, chunk_size=4)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a layer read a tensor value into Python")
+
+    def start(module, args):
+        for name in ("__bool__", "__int__", "__float__", "item", "tolist"):
+            monkeypatch.setattr(torch.Tensor, name, refuse)
+
+    model.encoder.register_forward_pre_hook(start)
+    model.encoder.register_forward_hook(lambda module, args, output: monkeypatch.undo())
+    inputs = TESTER.prepare_inputs()
+    assert not inputs["attention_mask"].all()  # padded: the masked path runs
+    output = model(**inputs, attention_mode=form)
+    assert output.last_hidden_state.shape == (TESTER.batch_size, TESTER.seq_length, TESTER.hidden_size)
+
+
+def test_a_mask_without_pads_is_dropped_before_the_layers(monkeypatch):
+    masks = []
+    real = modeling_lion_bert.lion_attention
+
+    def spy(q, k, v, log_lambda, attention_mask, **kwargs):
+        masks.append(attention_mask)
+        return real(q, k, v, log_lambda, attention_mask, **kwargs)
+
+    monkeypatch.setattr(modeling_lion_bert, "lion_attention", spy)
+    model = TESTER.build(LionBertModel, attention_type="lion_d")
+    inputs = TESTER.prepare_inputs()
+    model(**inputs)
+    assert masks[0].dtype == torch.bool and torch.equal(masks[0], inputs["attention_mask"].bool())
+    masks.clear()
+    full = {key: value[:1] for key, value in inputs.items()}  # the first row has no pads
+    with_mask = model(**full).last_hidden_state
+    without = model(full["input_ids"], token_type_ids=full["token_type_ids"]).last_hidden_state
+    assert masks == [None] * (2 * TESTER.num_hidden_layers)
+    torch.testing.assert_close(with_mask, without, atol=0, rtol=0)
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """scripts/collect_evidence.py builds evidence.json / evidence.md from the run folders of
-scripts/reproduce_evidence.sh (fake eval_results.json files here: no training)."""
+scripts/reproduce_evidence.sh (fake result files here, in the formats run_mlm.py and run_glue.py write: no
+training)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,17 +11,15 @@ from pathlib import Path
 import pytest
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = REPO_ROOT / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import collect_evidence  # noqa: E402
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+_spec = importlib.util.spec_from_file_location("collect_evidence", SCRIPTS / "collect_evidence.py")
+collect_evidence = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(collect_evidence)
 
 
-def _write(path: Path, data: dict):
+def _write(path: Path, data: dict, name="eval_results.json"):
     path.mkdir(parents=True, exist_ok=True)
-    (path / "eval_results.json").write_text(json.dumps(data))
+    (path / name).write_text(json.dumps(data))
 
 
 def _mlm(runs, attention_type, accuracy, loss, tokens_per_second, recurrent=None):
@@ -32,14 +32,22 @@ def _mlm(runs, attention_type, accuracy, loss, tokens_per_second, recurrent=None
         _write(runs / f"mlm-{attention_type}-recurrent", {"eval_accuracy": recurrent[0], "eval_loss": recurrent[1]})
 
 
-def _stsb(folder, pearson, spearman, diff, eval_form="recurrent"):
-    forms = {"parallel": {"pearson": pearson, "spearmanr": spearman, "runtime_s": 10.0}}
-    if eval_form != "parallel":
-        forms[eval_form] = {"pearson": pearson + diff, "spearmanr": spearman - diff, "runtime_s": 13.0}
-    _write(folder, {"training_form": "parallel", "eval_form": eval_form,
-                    "train": {"train_runtime": 100.0, "global_step": 300},
-                    "splits": {"validation": {"num_samples": 1500, "forms": forms,
-                                              "agreement": {"max_abs_logit_diff": diff, "predictions_agree": True}}}})
+def _stsb(folder, attention_type, pearson, spearman, diff=None, eval_form="recurrent", positions=None, trained=True):
+    """A run_glue.py folder: 🤗's flat eval_results.json, config.json, and form_agreement.json when ``diff`` is given
+    (the largest logit difference between ``eval_form`` and the other form), train files when ``trained``."""
+    _write(folder, {"epoch": 0.07, "eval_loss": 0.9, "eval_pearson": pearson, "eval_runtime": 13.0,
+                    "eval_samples": 1500, "eval_samples_per_second": 115.4, "eval_spearmanr": spearman,
+                    "eval_steps_per_second": 1.8})
+    _write(folder, {"model_type": "lion_bert", "attention_type": attention_type, "attention_mode": "parallel",
+                    "position_embedding_type": positions}, "config.json")
+    if diff is not None:
+        other = "parallel" if eval_form != "parallel" else "recurrent"
+        _write(folder, {"forms": [eval_form, other], "num_samples": 128, "max_abs_logit_diff": diff,
+                        "tolerance": 0.001, "predictions_agree": diff <= 0.001}, "form_agreement.json")
+    if trained:
+        _write(folder, {"epoch": 0.07, "train_loss": 1.2, "train_runtime": 100.0, "train_samples": 5749,
+                        "train_samples_per_second": 64.0, "train_steps_per_second": 4.0}, "train_results.json")
+        _write(folder, {"global_step": 300, "max_steps": 300, "log_history": []}, "trainer_state.json")
 
 
 @pytest.fixture
@@ -47,10 +55,10 @@ def runs(tmp_path):
     runs = tmp_path / "runs"
     _mlm(runs, "softmax", 0.40, 3.5, 9000.0)
     _mlm(runs, "lion_s", 0.385, 3.6, 7000.0, recurrent=(0.385, 3.6000001))
-    _stsb(runs / "stsb-mlm-softmax", 0.30, 0.28, 0.0, eval_form="parallel")
-    _stsb(runs / "stsb-mlm-lion_s", 0.29, 0.27, 1e-6)
-    _stsb(runs / "stsb-minilm-softmax", 0.86, 0.85, 0.0, eval_form="parallel")
-    _stsb(runs / "stsb-minilm-lion_s", 0.80, 0.80, 2e-6)
+    _stsb(runs / "stsb-mlm-softmax", "softmax", 0.30, 0.28)  # softmax: one form, no form_agreement.json
+    _stsb(runs / "stsb-mlm-lion_s", "lion_s", 0.29, 0.27, 1e-6)
+    _stsb(runs / "stsb-minilm-softmax", "softmax", 0.86, 0.85)
+    _stsb(runs / "stsb-minilm-lion_s", "lion_s", 0.80, 0.80, 2e-6)
     return runs
 
 
@@ -61,17 +69,25 @@ def test_collect_builds_json_with_gaps_and_targets(runs, tmp_path):
     lion_s = models["lion_s"]
     assert lion_s["mlm"]["accuracy"] == 0.385 and lion_s["mlm"]["accuracy_recurrent"] == 0.385
     assert lion_s["mlm"]["max_form_diff"] == pytest.approx(1e-7, abs=1e-9)
-    assert lion_s["stsb_minilm"]["spearman"] == 0.80 and lion_s["stsb_minilm"]["max_abs_logit_diff"] == 2e-6
+    minilm = lion_s["stsb_minilm"]
+    assert minilm["spearman"] == 0.80 and minilm["pearson"] == 0.80 and minilm["num_samples"] == 1500
+    assert (minilm["eval_form"], minilm["other_form"], minilm["form_check_samples"]) == ("recurrent", "parallel", 128)
+    assert minilm["max_abs_logit_diff"] == 2e-6 and minilm["forms_agree"] is True
+    assert minilm["train_runtime_s"] == 100.0 and minilm["train_steps"] == 300
+    assert (minilm["attention_type"], minilm["position_embedding_type"]) == ("lion_s", "none")  # null: the default
+    softmax = models["softmax"]["stsb_minilm"]
+    assert softmax["spearman"] == 0.85 and softmax["position_embedding_type"] == "absolute"
+    assert softmax["eval_form"] is None and softmax["forms_agree"] is None
     gaps = lion_s["gaps_vs_softmax"]
     assert gaps["mlm_accuracy_points"] == pytest.approx(1.5)
     assert gaps["stsb_pretrained_spearman_points"] == pytest.approx(1.0)
     assert gaps["stsb_minilm_spearman_points"] == pytest.approx(5.0)
-    targets = evidence["targets"]
+    targets = evidence["targets"]  # those of benchmarks/evidence_targets.json: 1 point of MLM accuracy, 2 of Spearman
     assert targets["mlm_accuracy"]["met"] is False and targets["mlm_accuracy"]["missed_by_points"] == pytest.approx(0.5)
     assert targets["stsb_pretrained_spearman"]["met"] is True
     assert targets["stsb_minilm_spearman"]["missed_by_points"] == pytest.approx(3.0)
-    assert evidence["forms_agree"]["max_difference"] == pytest.approx(2e-6)
-    assert evidence["forms_agree"]["all_stsb_agree"] is True
+    assert evidence["forms_agree"] == {"max_difference": pytest.approx(2e-6), "stsb_runs_checked": 2,
+                                       "stsb_runs_agree": 2}  # the two LION-S fine-tunes; softmax has one form
     assert evidence["settings"] == {"mlm_steps": "600", "seed": "42"}
     machine = evidence["machine"]
     assert machine["torch"] and machine["torch_threads"] >= 1 and machine["cpu"]
@@ -88,15 +104,16 @@ def test_markdown_and_files(runs, tmp_path):
     pretrained, minilm = [line for line in markdown.splitlines() if line.startswith("| LION-S")]
     assert "0.3850 | 0.3850" in pretrained and "MISSED by 0.50" in pretrained and "7000" in pretrained
     assert "| LION-D | - | - |" in markdown  # the missing run
-    assert "0.8000 / 0.8000" in minilm and "2.0e-06" in minilm and "MISSED by 3.00" in minilm and "| 1500 |" in minilm
+    assert "| 0.2900 | 0.2700 | recurrent | yes vs parallel (1.0e-06, 128) |" in pretrained
+    assert "| 0.8000 | 0.8000 | recurrent | yes vs parallel (2.0e-06, 128) | 1500 | +5.00 (MISSED by 3.00" in minilm
+    assert "| softmax (BERT) | 0.8600 | 0.8500 | - | - | 1500 | - |" in markdown
+    assert "agree within tolerance in 2 of 2 checked runs" in markdown
     assert not list(out.glob(".*.tmp"))
 
 
-def _lever(runs, name, change, stage, spearman, attention_type="lion_s", conversion=None):
+def _lever(runs, name, change, stage, spearman, diff=1e-6, conversion=None, **stsb):
     folder = runs / f"lever-{name}"
-    _stsb(folder, spearman, spearman, 1e-6)
-    results = json.loads((folder / "eval_results.json").read_text())
-    (folder / "eval_results.json").write_text(json.dumps({**results, "attention_type": attention_type}))
+    _stsb(folder, "lion_s", spearman, spearman, diff, **stsb)
     (folder / "lever.json").write_text(json.dumps({"change": change, "stage": stage}))
     if conversion is not None:
         (runs / name).mkdir()
@@ -104,24 +121,34 @@ def _lever(runs, name, change, stage, spearman, attention_type="lion_s", convers
 
 
 def test_levers_are_listed_in_pipeline_order_with_their_effect(runs, tmp_path):
-    _lever(runs, "distilled-lion_s", "distilled conversion", 21, 0.83,
+    _lever(runs, "distilled-lion_s", "distilled conversion", 22, 0.83,
            conversion={"errors_before": {"hidden_relative_error": [0.1, 0.8]},
                        "errors_after_model": {"hidden_relative_error": [0.01, 0.3]}})
-    _lever(runs, "position-none", "no position embeddings", 16, 0.70)
+    _lever(runs, "position-absolute", "BERT's learned positions kept", 16, 0.70, positions="absolute")
+    _lever(runs, "chunk-16", "evaluated in the chunk form", 19, 0.80, diff=5e-3, eval_form="chunk", trained=False)
     (runs / "lever-broken").mkdir()  # a lever whose run never finished is left out
     evidence = collect_evidence.collect(runs)
     levers = evidence["levers"]
-    assert [lever["name"] for lever in levers] == ["position-none", "distilled-lion_s"]
-    position, distilled = levers
+    assert [lever["name"] for lever in levers] == ["position-absolute", "chunk-16", "distilled-lion_s"]
+    position, chunk, distilled = levers
+    assert position["attention_type"] == "lion_s" and position["position_embedding_type"] == "absolute"
     assert position["spearman_change_points"] == pytest.approx(-10.0)  # vs the plain conversion's 0.80
     assert position["spearman_gap_to_softmax_points"] == pytest.approx(15.0)  # softmax: 0.85
+    assert distilled["position_embedding_type"] == "none" and distilled["train_steps"] == 300
     assert distilled["spearman_change_points"] == pytest.approx(3.0) and distilled["conversion"] is not None
-    assert evidence["forms_agree"]["all_stsb_agree"] is True
+    assert (chunk["eval_form"], chunk["other_form"], chunk["forms_agree"]) == ("chunk", "parallel", False)
+    assert chunk["train_steps"] is None and chunk["train_runtime_s"] is None  # an evaluation: no train files
+    agree = evidence["forms_agree"]
+    assert agree["max_difference"] == pytest.approx(5e-3)
+    assert (agree["stsb_runs_checked"], agree["stsb_runs_agree"]) == (5, 4)
     markdown = collect_evidence.to_markdown(evidence)
-    rows = [line for line in markdown.splitlines() if line.startswith("| position-none") or
-            line.startswith("| distilled-lion_s")]
-    assert "| -10.00 | 15.00 |" in rows[0] and "no position embeddings" in rows[0]
-    assert "| +3.00 | 2.00 |" in rows[1] and "error 0.800 -> 0.300" in rows[1]
+    rows = {line.split(" | ")[0][2:]: line for line in markdown.splitlines() if line.startswith("| ")}
+    assert "| LION-S | absolute | BERT's learned positions kept | 0.7000 | 0.7000 | recurrent |" in \
+        rows["position-absolute"] and "| -10.00 | 15.00 |" in rows["position-absolute"]
+    assert "| chunk | NO vs parallel (5.0e-03, 128) | +0.00 | 5.00 |" in rows["chunk-16"]
+    assert "| LION-S | none |" in rows["distilled-lion_s"] and "| +3.00 | 2.00 |" in rows["distilled-lion_s"]
+    assert "error 0.800 -> 0.300" in rows["distilled-lion_s"]
+    assert "agree within tolerance in 4 of 5 checked runs" in markdown
 
 
 def test_command_line(runs, tmp_path):
@@ -130,3 +157,35 @@ def test_command_line(runs, tmp_path):
                            "--out_dir", str(out)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (out / "evidence.json").is_file() and "LION-S" in done.stdout
+
+
+def test_targets_are_the_data_of_the_targets_file(runs, tmp_path):
+    looser = {"source": "a looser test", "attention_type": "lion_s", "max_gap_points": {"stsb_minilm_spearman": 6.0}}
+    evidence = collect_evidence.collect(runs, targets=looser)
+    assert list(evidence["targets"]) == ["stsb_minilm_spearman"]  # only what the file names is checked
+    assert evidence["targets"]["stsb_minilm_spearman"]["met"] is True  # gap 5.0 <= 6.0
+    markdown = collect_evidence.to_markdown(evidence)
+    assert "Targets (a looser test), largest gaps of LION-S: STS-B Spearman of the converted" in markdown
+    assert "+5.00 (met, target <= 6)" in markdown and "MISSED" not in markdown
+    assert "| +1.50 |" in markdown  # the MLM gap is shown, with no target beside it
+
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(looser))
+    out = tmp_path / "cli"
+    collect_evidence.main(["--runs_dir", str(runs), "--out_dir", str(out), "--targets", str(path)])
+    assert json.loads((out / "evidence.json").read_text())["target_limits"] == looser
+
+
+@pytest.mark.parametrize("broken", [
+    {"source": "x", "attention_type": "lion_s"},
+    {"source": "x", "attention_type": "lion_s", "max_gap_points": {"glue_average": 1.0}},
+    {"source": "x", "attention_type": "lion_x", "max_gap_points": {"mlm_accuracy": 1.0}},
+])
+def test_a_targets_file_it_cannot_use_is_refused(tmp_path, capsys, broken):
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="targets.json"):
+        collect_evidence.load_targets(path)
+    with pytest.raises(SystemExit) as exited:
+        collect_evidence.main(["--runs_dir", str(tmp_path), "--out_dir", str(tmp_path), "--targets", str(path)])
+    assert exited.value.code == 2 and "--targets" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import csv
 import importlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -160,7 +161,14 @@ def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path,
     assert json.loads((out / "predict_results.json").read_text())["predict_samples"] == 8
     assert "predict_pearson" in results
     card = (out / "README.md").read_text()
-    assert "task-teacher recipe" in card and f"Pearson correlation {teacher['eval_pearson']:.4f}" in card
+    assert "task-teacher recipe" in card and "| Softmax baseline, same recipe |" in card
+    for metric, name in (("pearson", "Pearson correlation"), ("spearmanr", "Spearman correlation")):
+        row = re.search(rf"\| validation \| {name} \| (\S+) \| (\S+) \|", card)
+        assert row, f"no {name} row beside its baseline"
+        assert float(row[1]) == pytest.approx(evaluation[f"eval_{metric}"], abs=1e-4)
+        assert float(row[2]) == pytest.approx(teacher[f"eval_{metric}"], abs=1e-4)
+    # a local BERT without a Hub id is never named by its folder
+    assert "| Source model | a local checkpoint with no Hub id |" in card and tiny_bert_dir.name not in card
     printed = capsys.readouterr().out
     assert "softmax teacher" in printed and "eval_pearson" in printed and "agree" in printed
 
@@ -214,6 +222,10 @@ def test_fresh_model_and_inferred_columns(run_glue, tmp_path):
         "--output_dir", str(out), *TINY,
     ])  # fmt: skip
     check_hf_result_files(out, ["accuracy", "f1"], eval_samples=10)  # no --do_* flags: trains and evaluates
+    # the card states what ran: 3 steps of 4 per epoch (30 examples, batches of 8), not the planned epoch
+    training = (out / "README.md").read_text().split("## Training")[1]
+    assert "| steps_done | 3 |" in training and "| epochs_done | 0.75 |" in training
+    assert "num_epochs" not in training and "num_train_epochs" not in training
     check_forms_agree(out, samples=10)
     config = assert_hub_ready(out, "lion_lit")
     assert config["id2label"] == {"0": "neg", "1": "pos"} and "feature_map" in config

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from huggingface_hub import metadata_load
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,6 @@ if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
 import run_mlm  # noqa: E402
-from model_card import read_card_metadata  # noqa: E402
 from lion_bert.data import load_wikipedia_sample  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def _check_run_folder(output_dir, vocab_size=None):
     assert HUB_FILES <= set(os.listdir(output_dir))
     hub = output_dir / "hub_ready"
     assert set(os.listdir(hub)) == HUB_FILES  # no pickle (training_args.bin), no checkpoints
-    metadata = read_card_metadata(output_dir)
+    metadata = metadata_load(output_dir / "README.md")
     assert metadata["library_name"] == "transformers" and "lion-bert" in metadata["tags"]
     result = metadata["model-index"][0]["results"][0]
     assert result["task"]["type"] == "fill-mask"
@@ -207,9 +207,10 @@ def test_two_processes_with_torchrun(tmp_path, wiki_slice):
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 3 and train_results["train_samples"] > 0
     assert json.loads((out / "all_results.json").read_text())["eval_accuracy"] >= 0
-    summary = read_card_metadata(out)
+    summary = metadata_load(out / "README.md")
     assert summary["model-index"][0]["results"][0]["metrics"]
-    assert "| processes | 2 |" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "| num_devices | 2 |" in card and "| steps_done | 3 |" in card  # what ran, over both processes
 
 
 @pytest.mark.parametrize(
@@ -226,6 +227,10 @@ def test_two_processes_with_torchrun(tmp_path, wiki_slice):
                     "--model_name_or_path", str(d / "nowhere")], "trains a new vocabulary"),
         (lambda d: ["--train_file", str(d / "train.txt"), "--model_name_or_path", str(d / "nowhere"),
                     "--hidden_size", "64"], "only apply when training from scratch"),
+        (lambda d: ["--train_file", str(d / "train.txt"), "--config_overrides", "attention_type=lion_x"],
+         "invalid model configuration.*attention_type"),
+        (lambda d: ["--train_file", str(d / "train.txt"), "--config_overrides", "hidden_size=30"],
+         "(?s)invalid model configuration.*hidden_size. \\(30\\) must be a multiple"),
     ],
 )
 def test_bad_input_fails_early_with_a_clear_error(tmp_path, wiki_slice, make_args, message):

