@@ -74,8 +74,10 @@ def bert_config_to_lion(config_dict: dict) -> dict:
     BERT's ``position_embedding_type: "absolute"`` is dropped, so the LION variant's default decides: LION-D and
     LION-S leave BERT's learned positions out (their decay carries the order, and inputs may have any length),
     LION-LIT and softmax keep them. Pass ``position_embedding_type="absolute"`` to keep them for every variant.
-    Any other BERT position type is kept, so that validation names it. The BERT ``architectures`` entry is dropped.
-    Other model types are returned unchanged.
+    Any other BERT position type is kept, so that validation names it. ``attention_layer_norm`` is off unless the
+    dict says otherwise: BERT has no LayerNorm after its attention, and a new one would start at unit scale, far from
+    the attention outputs BERT's next layers expect. The BERT ``architectures`` entry is dropped. Other model types
+    are returned unchanged.
     """
     if config_dict.get("model_type") != "bert":
         return config_dict
@@ -83,6 +85,7 @@ def bert_config_to_lion(config_dict: dict) -> dict:
     converted["model_type"] = LionBertConfig.model_type
     if converted.get("position_embedding_type") == "absolute":
         del converted["position_embedding_type"]
+    converted.setdefault("attention_layer_norm", False)
     converted.pop("architectures", None)
     return converted
 
@@ -132,7 +135,8 @@ class LionBertConfig(BertConfig):
             (RetNet style, usually with `attention_layer_norm=True`).
         attention_layer_norm (`bool`, *optional*):
             Add a LayerNorm on the attention output, before the output projection (weights
-            `attention.self.attn_norm`). None picks the variant's default: on for lion_lit, off otherwise.
+            `attention.self.attn_norm`). None picks the variant's default: on for lion_lit, off otherwise. Off
+            for a config read from a BERT checkpoint, which has no such LayerNorm.
         position_embedding_type (`str`, *optional*):
             `"absolute"` (BERT's learned position embeddings, inputs limited to `max_position_embeddings` tokens)
             or `"none"` (no position embeddings; the decay carries the order). None picks the variant's default:

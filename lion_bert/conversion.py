@@ -2,10 +2,11 @@
 
 Every BERT weight is kept (embeddings, query/key/value/output projections, feed-forward blocks, LayerNorms, pooler,
 task or MLM head when the checkpoint has them); LION's own parameters start fresh: the learned feature maps, the
-per-head decay logits (LION-D), the selective decay gate (LION-S) and the attention LayerNorm. What the conversion
-gets when it is to be distilled (``CONVERSION_DEFAULTS``) is the setting that distillation
-(:mod:`lion_bert.distillation`) brings closest to the softmax model: a learned Hedgehog feature map and no attention
-LayerNorm, so that the converted model starts from BERT's own attention output scale.
+per-head decay logits (LION-D) and the selective decay gate (LION-S). A converted model has no LayerNorm after its
+attention, as BERT has none, and LION-D and LION-S leave BERT's learned positions out
+(:func:`lion_bert.configuration_lion_bert.bert_config_to_lion`). A model that is to be distilled also gets
+``CONVERSION_DEFAULTS``: the learned Hedgehog feature map, which distillation (:mod:`lion_bert.distillation`) brings
+closest to the softmax attention.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ LION_PARAMETER = re.compile(
     r"(^|\.)attention\.self\.(gate|decay_logits|attn_norm|query_feature_map|key_feature_map)(\.|$)"
 )
 # config settings of a LION model converted to be distilled, unless the caller sets them
-CONVERSION_DEFAULTS = {"feature_map": "hedgehog", "attention_layer_norm": False}
+CONVERSION_DEFAULTS = {"feature_map": "hedgehog"}
 
 
 @dataclass

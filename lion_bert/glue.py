@@ -70,13 +70,18 @@ def load_local_files(files: dict, cache_dir=None) -> datasets.DatasetDict:
     for split, path in files.items():
         if path is None:
             continue
+        path = str(path)
         builder = file_format(path)
+        if builder is None:
+            raise ValueError(f"--{split}_file {path!r}: use a .csv, .tsv, .json or .jsonl file.")
         kwargs = {"sep": "\t", "quoting": csv.QUOTE_NONE} if Path(path).suffix.lower() == ".tsv" else {}
         no_examples = ValueError(
             f"--{split}_file {path!r} has no examples: it needs at least one row below the header."
         )
         try:
             loaded = datasets.load_dataset(builder, data_files={split: path}, cache_dir=cache_dir, **kwargs)[split]
+        except StopIteration as error:  # the json builder on an empty file
+            raise no_examples from error
         except (datasets.exceptions.DatasetGenerationError, ValueError) as error:
             if "corresponds to no data" in str(error):
                 raise no_examples from error
@@ -130,6 +135,9 @@ def describe_task(raw: datasets.DatasetDict, task_name: str | None) -> TaskSpec:
     if task_name is None and "train" not in raw:
         raise ValueError("Without --task_name the labels are inferred from --train_file: pass one, or a --task_name.")
     if task_name is not None:
+        if task_name not in GLUE_TASKS:
+            raise ValueError(f"Unknown task_name {task_name!r}: choose one of {', '.join(GLUE_TASKS)}, or None to "
+                             "infer the task from the training file.")
         task = GLUE_TASKS[task_name]
         keys = task.keys
         is_regression = task.is_regression
@@ -164,7 +172,7 @@ def describe_task(raw: datasets.DatasetDict, task_name: str | None) -> TaskSpec:
         labelled = split != "test" or "label" in dataset.column_names
         missing = [key for key in needed + (["label"] if split != "test" else []) if key not in dataset.column_names]
         if missing:
-            where = f"task {task_name!r} expects" if task_name else "the training file has"
+            where = f"task {task_name!r} expects" if task_name else "training file has"
             raise ValueError(
                 f"The {split} data lacks column(s) {', '.join(repr(m) for m in missing)} "
                 f"(it has {', '.join(dataset.column_names)}); the {where} "
@@ -241,10 +249,12 @@ def _normalise_label(value):
 
 
 def label_id(value, spec: TaskSpec) -> int:
-    """The class id of a raw label (-1 stays -1: GLUE's unlabelled test rows)."""
-    if value is None or value == -1:
+    """The class id of a raw label. None, and -1 unless -1 is one of the training file's classes, stay -1: GLUE's
+    unlabelled test rows."""
+    key = _normalise_label(value) if spec.task_name else value
+    if value is None or (value == -1 and key not in spec.label_to_id):
         return -1
-    return spec.label_to_id[_normalise_label(value) if spec.task_name else value]
+    return spec.label_to_id[key]
 
 
 __all__ = ["GLUE_HUB_DATASET", "GLUE_TASKS", "GlueTask", "TaskSpec", "describe_task", "file_format", "label_id",

@@ -254,7 +254,7 @@ def print_report(conversion, results, output_dir):
     for title, names in groups:
         if names or title.startswith("Newly initialised LION"):
             print(title)
-            for line in compress_names(names) or ["(none: softmax attention has no LION parameters)"]:
+            for line in compress_names(names) or ["(none)"]:
                 print(f"  {line}")
     for stage, metrics in results["stages"].items():
         timing = f"{metrics['train_runtime']:.0f} s" if "train_runtime" in metrics else "finished in an earlier run"

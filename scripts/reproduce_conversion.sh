@@ -6,12 +6,11 @@
 #                 2. teacher: run_glue.py's default for a BERT and a LION --attention_type: attention transfer from
 #                    the fine-tuned softmax model, then the fine-tune distilled from it (LION-D and LION-S without
 #                    position embeddings, their default: inputs of any length);
-#                 3. positions kept: the recipe of 2 for LION-D with BERT's learned positions (what dropping them
-#                    costs);
-#   convert lane: 4. convert: scripts/convert_bert_to_lion.py's default (learned feature maps, attention transfer,
+#   convert lane: 3. convert: scripts/convert_bert_to_lion.py's default (learned feature maps, attention transfer,
 #                    model distillation on Wikipedia) for LION-S: zero-shot STS-B score (mean-pooled embeddings)
 #                    and fidelity to the softmax model on held-out Wikipedia;
-#                 3. positions kept, for LION-S (once the softmax teacher of 1 is ready);
+#                 4. positions kept: the recipe of 2 for LION-D and LION-S with BERT's learned positions (what
+#                    dropping them costs), side by side once the softmax teacher of 1 is ready;
 #   5. scripts/collect_conversion.py -> results/conversion/conversion.{json,md,png}.
 # Every fine-tuned model is scored on the STS-B validation set (the parallel and the recurrent form) and on the
 # test set (1,379 pairs with gold scores in the embedded copy), which no choice of this project was tuned on.
@@ -85,7 +84,7 @@ glue() {  # glue NAME RUN_GLUE_ARGUMENTS...
     rm -rf "${RUNS_DIR:?}/$name"
     run_stage "$name" "$PYTHON" scripts/run_glue.py "$@" "${STSB[@]}" --output_dir "$RUNS_DIR/$name"
 }
-positions_kept() {  # positions_kept VARIANT: step 3
+positions_kept() {  # positions_kept VARIANT: step 4
     glue "stsb-teacher-$1-positions" --attention_type "$1" --position_embedding_type absolute \
         --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
 }
@@ -94,18 +93,20 @@ teacher_lane() {
     for variant in "${VARIANTS[@]}"; do
         glue "stsb-teacher-$variant" --attention_type "$variant" --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
     done
-    positions_kept lion_d  # the lanes take about equally long this way
 }
 convert_lane() {
     run_stage convert-lion_s "$PYTHON" scripts/convert_bert_to_lion.py --attention_type lion_s \
         --attention_transfer_steps "$TRANSFER_STEPS" --distillation_steps "$DISTILLATION_STEPS" --seed "$SEED" \
         --logging_steps "$LOGGING_STEPS" "${CONVERT_FLAGS[@]}" --overwrite_output_dir \
         --output_dir "$RUNS_DIR/convert-lion_s"
-    while [[ ! -f "$RUNS_DIR/stsb-softmax/eval_results.json" ]]; do  # the teacher of step 3
+    while [[ ! -f "$RUNS_DIR/stsb-softmax/eval_results.json" ]]; do  # the teacher of step 4
         [[ -f "$LOG_DIR/stsb-softmax.time.json" ]] && { echo "error: the softmax run failed" >&2; return 1; }
         sleep 10
     done
-    positions_kept lion_s
+    # a third process while the teacher lane finishes
+    positions_kept lion_s & local lion_s_pid=$!
+    positions_kept lion_d & local lion_d_pid=$!
+    wait "$lion_s_pid" && wait "$lion_d_pid"
 }
 
 echo "=== reproduce_conversion.sh ($MODE): seed $SEED; logs in $LOG_DIR, runs in $RUNS_DIR" >&2

@@ -44,6 +44,7 @@ import evaluate
 from accelerate import PartialState
 import numpy as np
 import transformers
+from huggingface_hub.errors import StrictDataclassError
 from transformers import (
     AutoTokenizer,
     BertTokenizer,
@@ -310,8 +311,11 @@ def build_config(model_args, spec):
     raw = {k: v for k, v in raw.items() if k not in ("id2label", "label2id", "num_labels", "problem_type")}
     config = LionBertConfig.from_dict({**raw, **label_fields}, **overrides)
     if model_args.config_overrides:
-        config.update_from_string(model_args.config_overrides)
-        config = LionBertConfig.from_dict(config.to_dict())  # validated again
+        try:
+            config.update_from_string(model_args.config_overrides)
+            config.validate()  # the rules between fields; each field was checked when set
+        except (ValueError, StrictDataclassError) as error:
+            raise ValueError(f"--config_overrides {model_args.config_overrides!r}: {error}") from None
     return config, source if not fresh else None, converted
 
 
@@ -700,7 +704,7 @@ def main(args=None) -> dict:
                 training_summary=training_hyperparameters(trainer) if train_metrics else None,
                 training_description=describe_run(info), dataset=dataset_meta,
                 tags=["glue", spec.task_name] if spec.task_name else [],
-                model_name=Path(training_args.output_dir).resolve().name)
+                model_name=staging.parent.resolve().name)  # the output folder, not the staging one
 
     publish(trainer, training_args.output_dir, write_files)
     results = {**(train_metrics or {}), **eval_metrics, **all_metrics}

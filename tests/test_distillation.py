@@ -110,6 +110,7 @@ def _arguments(tmp_path, stage, steps=8, learning_rate=1e-2):
         report_to=[], save_strategy="no", disable_tqdm=True, use_cpu=True, seed=0, lr_scheduler_type="constant")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attention_type", ["lion_lit", "lion_d", "lion_s"])
 def test_stages_on_minilm_lower_their_loss_and_train_what_they_say(tmp_path, minilm_dir, attention_type):
     teacher = convert(str(minilm_dir), attention_type="softmax", head="sequence-classification", num_labels=1,

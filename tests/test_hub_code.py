@@ -62,6 +62,8 @@ def _save_head(folder, model_class, tokenizer):
     auto_class, attention_type = HEADS[model_class]
     torch.manual_seed(0)
     overrides = {"num_labels": 2} if model_class is LionBertForQuestionAnswering else {}
+    if model_class is LionBertForSequenceClassification:
+        overrides["feature_map"] = "hedgehog"  # conversion's learned feature map ships in the remote code too
     model = model_class(_tiny_config(tokenizer, attention_type, **overrides)).eval()
     model.generation_config = LionGenerationConfig(
         attention_mode="recurrent", mask_token_id=tokenizer.mask_token_id, max_iterations=3

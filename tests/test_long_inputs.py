@@ -21,6 +21,7 @@ def long_document(bert_uncased_tokenizer):
     return torch.tensor([[tokenizer.cls_token_id, *ids[: LENGTH - 2], tokenizer.sep_token_id]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attention_type", ["lion_d", "lion_s"])
 def test_converted_decay_variants_take_16k_tokens_in_chunk_and_recurrent_forms(minilm_dir, long_document,
                                                                               attention_type):

@@ -110,6 +110,7 @@ def assert_hub_ready(folder, attention_type):
     assert "attention_mode" in json.loads((folder / "generation_config.json").read_text())
     card = (folder / "README.md").read_text()
     assert card.startswith("---\n") and "model-index:" in card and "trust_remote_code=True" in card
+    assert f"\n# {folder.resolve().name}\n" in card and f"name: {folder.resolve().name}\n" in card  # not the staging name
     return config
 
 
@@ -340,12 +341,14 @@ def bad_input_cases(tmp_path, tiny_lion_classifier_dir):
         "bad attention type": (["--attention_type", "lion_x"], r"--attention_type must be one of"),
         "regression labels": (["--task_name", "stsb", "--train_file", str(good)], r"must be numbers"),
         "missing labels": (["--task_name", "stsb", "--train_file", str(holes)], r"1 row\(s\) of the train data have no label"),
+        "bad config override": (["--config_overrides", "hidden_size=30", "--task_name", "rte", "--train_file",
+                                 str(good)], r"(?s)--config_overrides 'hidden_size=30'.*must be a multiple"),
     }  # fmt: skip
 
 
 BAD_CASES = ["unknown task", "missing columns", "label ids out of range", "unknown label names", "empty file",
              "empty json file", "header only", "missing file", "head does not fit", "offline task without files",
-             "bad attention type", "regression labels", "missing labels"]  # fmt: skip
+             "bad attention type", "regression labels", "missing labels", "bad config override"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -408,12 +411,14 @@ def _launch(launcher, tiny_bert_dir, out, tmp_path):
     return result
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun(tiny_bert_dir, tmp_path):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                 "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]  # fmt: skip
     _launch(launcher, tiny_bert_dir, tmp_path / "out", tmp_path)
 
 
+@pytest.mark.slow
 def test_two_processes_under_accelerate_launch(tiny_bert_dir, tmp_path):
     # accelerate 1.x: `--cpu` always starts ONE process (its simple launcher); `--multi_gpu --num_processes 2` starts
     # two through torch.distributed, which run_glue.py puts on the CPU (gloo) when the machine has no accelerator.

@@ -187,6 +187,7 @@ def test_from_a_converted_lion_checkpoint_folder(tmp_path, wiki_slice, minilm_di
     assert json.loads((out / "generation_config.json").read_text())["attention_mode"] == "recurrent"
 
 
+@pytest.mark.slow
 def test_two_processes_with_torchrun(tmp_path, wiki_slice):
     out = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -34,6 +34,7 @@ def test_softmax_conversion_embeds_exactly_as_the_source(tmp_path, minilm_dir):
     torch.testing.assert_close(converted.encode(SENTENCES, convert_to_tensor=True), expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_lion_s_embeds_a_long_document_in_the_chunk_form(tmp_path, minilm_dir):
     model, _ = _saved(minilm_dir, tmp_path, "lion_s", **CONVERSION_DEFAULTS)
     encoder = SentenceTransformer(str(tmp_path), trust_remote_code=True, device="cpu")
