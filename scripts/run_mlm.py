@@ -429,8 +429,8 @@ def check_argument_combinations(model_args):
 
 
 def build_model(model_args, data_args, tokenizer):
-    """(LionBertForMaskedLM, base model id or None, list of report lines)."""
-    report = []
+    """(LionBertForMaskedLM, base model id or None, list of report lines, names of newly initialised head weights)."""
+    report, new_head = [], []
     if model_args.model_name_or_path:
         try:
             conversion = convert(
@@ -445,7 +445,8 @@ def build_model(model_args, data_args, tokenizer):
         if conversion.lion_initialised:
             report.append(f"newly initialised LION parameters: {', '.join(compress_names(conversion.lion_initialised))}")
         if conversion.head_initialised:
-            report.append(f"newly initialised MLM head: {', '.join(compress_names(conversion.head_initialised))}")
+            new_head = compress_names(conversion.head_initialised)
+            report.append(f"newly initialised MLM head: {', '.join(new_head)}")
         if conversion.other_initialised:
             report.append(f"WARNING newly initialised encoder parameters: "
                           f"{', '.join(compress_names(conversion.other_initialised))}")
@@ -482,7 +483,7 @@ def build_model(model_args, data_args, tokenizer):
         model.generation_config.attention_mode = model_args.inference_attention_mode
     model.generation_config.mask_token_id = tokenizer.mask_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model, base_model, report
+    return model, base_model, report, new_head
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -581,7 +582,7 @@ def main(argv=None) -> dict:
     if text_column != "text":
         raw = raw.rename_column(text_column, "text")
     tokenizer, tokenizer_source = build_tokenizer(model_args, training_args, raw)
-    model, base_model, model_report = build_model(model_args, data_args, tokenizer)
+    model, base_model, model_report, new_head = build_model(model_args, data_args, tokenizer)
     block_size = min(data_args.max_seq_length, tokenizer.model_max_length)
 
     def tokenize(batch):
@@ -673,6 +674,7 @@ def main(argv=None) -> dict:
             dataset=data_info["dataset"],
             base_model=base_model,
             training_summary=summary,
+            newly_initialised_head=[] if training_args.do_train else new_head,  # untrained: no fill-mask example
             hardware=describe_hardware(training_args.world_size),
             metric_names={"accuracy": f"Masked-token accuracy ({data_args.eval_mlm_probability:.0%} masking)",
                           "loss": f"Eval loss ({data_args.eval_mlm_probability:.0%} masking)"},

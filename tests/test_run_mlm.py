@@ -169,6 +169,22 @@ def test_from_a_bert_checkpoint_converted_on_the_fly(tmp_path, wiki_slice, minil
     assert "newly initialised LION parameters: bert.encoder.layer.{0-5}.attention.self.gate" in card
 
 
+def test_evaluating_a_headless_bert_names_the_untrained_head(tmp_path, wiki_slice, minilm_dir):
+    """all-MiniLM-L6-v2 has no MLM head: evaluated without training, the card names the new head and offers no
+    fill-mask example of it."""
+    out = tmp_path / "eval-only"
+    run_mlm.main([
+        "--model_name_or_path", str(minilm_dir), "--attention_type", "lion_d", "--do_eval",
+        "--train_file", str(wiki_slice / "train.txt"), "--validation_file", str(wiki_slice / "validation.txt"),
+        "--max_seq_length", "32",
+        "--per_device_eval_batch_size", "8", "--max_eval_samples", "8", "--disable_tqdm", "true",
+        "--output_dir", str(out),
+    ])
+    card = (out / "README.md").read_text()
+    assert metadata_load(out / "README.md")["inference"] is False
+    assert "cls.predictions" in card and 'pipeline("fill-mask"' not in card
+
+
 def test_from_a_converted_lion_checkpoint_folder(tmp_path, wiki_slice, minilm_dir):
     import convert_bert_to_lion
 
