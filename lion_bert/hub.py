@@ -135,12 +135,18 @@ def _weight_files(run_dir: Path) -> list[str]:
     raise HubFolderError(f"{run_dir} has no {SAFE_WEIGHTS_NAME} (safetensors weights).{hint}")
 
 
+def sentence_transformers_module_folders(modules: list[dict]) -> list[str]:
+    """The sub-folders of the modules after the encoder (pooling, normalisation), given the ``modules.json``
+    entries; the encoder's path is the folder itself."""
+    return [module["path"] for module in modules if module.get("path")]
+
+
 def sentence_transformers_file_names(modules: list[dict]) -> list[str]:
     """The files that make a folder a sentence-transformers model, given its ``modules.json`` entries: the module list,
-    the model's settings and the configuration of every module after the encoder (whose path is the folder itself).
-    A module without settings (Normalize) may have no file."""
+    the model's settings and the configuration of every module after the encoder. A module without settings
+    (Normalize) may have no file."""
     names = ["modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"]
-    return names + [f"{module['path']}/config.json" for module in modules if module.get("path")]
+    return names + [f"{path}/config.json" for path in sentence_transformers_module_folders(modules)]
 
 
 def upload_file_names(run_dir: str | os.PathLike) -> list[str]:
@@ -337,7 +343,7 @@ def validate_hub_folder(folder) -> tuple[list[str], list[str]]:
     pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
     check(not pickles, "no pickle files", f"pickle files must not be uploaded: {', '.join(pickles)}")
     modules = json.loads((folder / "modules.json").read_text()) if "modules.json" in names else []
-    module_dirs = {module["path"] for module in modules if module.get("path")}  # sentence-transformers modules
+    module_dirs = sentence_transformers_module_folders(modules)
     dirs = [name for name in names if (folder / name).is_dir() and name not in module_dirs]
     check(not dirs, "no sub-folders (checkpoints, caches) but sentence-transformers modules",
           f"unexpected sub-folders: {', '.join(dirs)}")

@@ -381,8 +381,8 @@ def prepare_teacher(distillation_args, config, source, model_args, trainer_kwarg
 
 def student_from_teacher(teacher, config):
     """The teacher's weights (classifier included) in a LION model of `config`'s variant, with the conversion
-    defaults (learned feature maps, no attention LayerNorm) where the run left them open; LION's own parameters
-    start at their initial values."""
+    defaults (learned feature maps) where the run left them open; LION's own parameters start at their initial
+    values."""
     fields = {key: value for key, value in CONVERSION_DEFAULTS.items() if getattr(config, key) is None}
     student = LionBertForSequenceClassification(LionBertConfig.from_dict(config.to_dict(), **fields))
     missing, _ = student.load_state_dict(teacher.state_dict(), strict=False)  # unexpected: dropped positions

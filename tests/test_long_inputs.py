@@ -17,8 +17,7 @@ def long_document(bert_uncased_tokenizer):
     sentences = read_sts_csv(embedded_stsb_dir() / "sts-dev.csv")["sentence1"]
     ids = bert_uncased_tokenizer(" ".join(sentences), add_special_tokens=False)["input_ids"]
     assert len(ids) >= LENGTH - 2
-    tokenizer = bert_uncased_tokenizer
-    return torch.tensor([[tokenizer.cls_token_id, *ids[: LENGTH - 2], tokenizer.sep_token_id]])
+    return torch.tensor([[bert_uncased_tokenizer.cls_token_id, *ids[: LENGTH - 2], bert_uncased_tokenizer.sep_token_id]])
 
 
 @pytest.mark.slow
