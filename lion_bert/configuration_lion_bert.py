@@ -129,7 +129,8 @@ class LionBertConfig(BertConfig):
         feature_map_size (`int`, *optional*):
             Size of a learned feature map (`feature_map="hedgehog"`): each head maps its `head_dim` query or key
             features to `feature_map_size` logits z, and phi = [softmax(z), softmax(-z)] has `2 * feature_map_size`
-            features. None uses `head_dim`. Ignored by the fixed feature maps.
+            features. None uses `head_dim`; logits beyond `head_dim` start from random unit directions of the
+            head's features. Ignored by the fixed feature maps.
         scaled (`bool`, *optional*, defaults to `True`):
             Normalise LION outputs by the attention mass (the paper's SCALE); `False` drops the denominator
             (RetNet style, usually with `attention_layer_norm=True`).

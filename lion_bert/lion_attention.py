@@ -6,8 +6,9 @@ One function, three forms that compute the same thing to float rounding (see doc
   that can return attention weights (``lion_attention_weights``) or apply attention dropout.
 * ``chunk``: the parallel form inside chunks of ``chunk_size`` tokens, a forward and a backward state carried
   between chunks; decay cumsums local to each chunk; never allocates an L x L tensor.
-* ``recurrent``: the bidirectional RNN of the paper (Theorem 3.1), one token at a time in each direction,
-  keeping only the per-token numerator and denominator: O(L * d) memory, in the backward pass too.
+* ``recurrent``: the bidirectional RNN of the paper (Theorem 3.1), advanced a block of ``chunk_size`` tokens at a
+  time: a forward and a backward state carried from block to block, so that besides the output only one block's
+  scores and one state are alive (the chunk form keeps every chunk's state). A Python loop over blocks, not tokens.
 
 Shapes: ``q``, ``k`` are ``(batch, heads, length, head_dim)`` and already went through the feature map;
 ``v`` is ``(batch, heads, length, value_dim)``. ``log_lambda`` (natural log of the decay, <= 0) is None
@@ -362,11 +363,10 @@ def _scan_chunk_states(updates: torch.Tensor, decay: torch.Tensor, reverse: bool
     up, down = rows[::-1] if reverse else rows  # the rows scanned from the first chunk, from the last chunk
     states[:, :, 0, up].zero_()
     states[:, :, -1, down].zero_()
-    for n in range(1, chunks):
+    for n in range(1, chunks):  # assignments, not out= into strided views, which torch.compile cannot capture
         m = chunks - 1 - n
-        torch.addcmul(updates[:, :, n - 1, up], decay[:, :, n - 1], states[:, :, n - 1, up], out=states[:, :, n, up])
-        torch.addcmul(updates[:, :, m + 1, down], decay[:, :, m + 1], states[:, :, m + 1, down],
-                      out=states[:, :, m, down])
+        states[:, :, n, up] = torch.addcmul(updates[:, :, n - 1, up], decay[:, :, n - 1], states[:, :, n - 1, up])
+        states[:, :, m, down] = torch.addcmul(updates[:, :, m + 1, down], decay[:, :, m + 1], states[:, :, m + 1, down])
     return states
 
 
@@ -450,83 +450,42 @@ def _chunk_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     return _normalise(out.flatten(2, 3)[:, :, :length], scaled, eps)
 
 
-def _causal_scan(q, k, v, log_lambda, reverse=False):
-    """o_i = q_i^T S_i, S_i = lambda_i S_{i-1} + k_i v_i^T, one token at a time, never storing the S_i; with
-    ``reverse`` the scan runs from the last token down (S_i = lambda_i S_{i+1} + k_i v_i^T).
-
-    q, k: (batch, heads, L, d); v: (batch, heads, L, dv); log_lambda: (batch, heads, L); any strides (the inputs
-    are read one token at a time, never copied whole). Returns (batch, heads, L, dv). Memory: one (d x dv) state
-    per batch and head plus the outputs.
-    """
-    batch, heads, length, dim = q.shape
-    dv = v.shape[-1]
-    decay = torch.exp(log_lambda)
-    state = q.new_zeros(batch * heads, dim, dv)
-    out = q.new_empty(batch, heads, length, dv)
-    for i in range(length - 1, -1, -1) if reverse else range(length):
-        state.mul_(decay[:, :, i].reshape(-1, 1, 1))
-        state.baddbmm_(k[:, :, i].reshape(-1, dim, 1), v[:, :, i].reshape(-1, 1, dv))
-        out[:, :, i] = torch.bmm(q[:, :, i].reshape(-1, 1, dim), state).view(batch, heads, dv)
-    return out
-
-
-class _CausalScan(torch.autograd.Function):
-    """Differentiable ``_causal_scan`` whose backward pass is three more scans, so training memory stays
-    O(L * d) as well. With M_ij the forward-part mask and g the output gradient (for a reverse scan, mirror
-    every order):
-
-        dq_i = sum_{j<=i} M_ij (g_i . v_j) k_j     a scan in the same direction with (query, key, value) = (g, v, k)
-        dk_i = sum_{t>=i} M_ti (v_i . g_t) q_t     a scan the other way with (v, g, q), decay shifted by one
-        dv_i = sum_{t>=i} M_ti (k_i . q_t) g_t     a scan the other way with (k, q, g), decay shifted by one
-        dlog_lambda_i = sum_{t>=i} (q_t . dq_t - k_t . dk_t)
-    """
-
-    @staticmethod
-    def forward(ctx, q, k, v, log_lambda, reverse):
-        ctx.save_for_backward(q, k, v, log_lambda)
-        ctx.reverse = reverse
-        return _causal_scan(q, k, v, log_lambda, reverse)
-
-    @staticmethod
-    def backward(ctx, grad):
-        q, k, v, log_lambda = ctx.saved_tensors
-        reverse = ctx.reverse
-        dtype = q.dtype
-        need_log_lambda = ctx.needs_input_grad[3]
-        if need_log_lambda:
-            # dlog_lambda is a small difference of two long running sums of dq and dk terms: float32 scans
-            # would lose it to rounding, so these scans run in float64 (they are bound by per-step overhead)
-            q, k, v, log_lambda, grad = (t.double() for t in (q, k, v, log_lambda, grad))
-        # the scan the other way covers (i, t]: each position takes the decay of its neighbour in the scan's order
-        shifted = F.pad(log_lambda[..., :-1], (1, 0)) if reverse else F.pad(log_lambda[..., 1:], (0, 1))
-
-        dq = _causal_scan(grad, v, k, log_lambda, reverse) if ctx.needs_input_grad[0] or need_log_lambda else None
-        dk = _causal_scan(v, grad, q, shifted, not reverse) if ctx.needs_input_grad[1] or need_log_lambda else None
-        dv = _causal_scan(k, q, grad, shifted, not reverse) if ctx.needs_input_grad[2] else None
-        dlog_lambda = None
-        if need_log_lambda:
-            per_token = (q * dq).sum(-1) - (k * dk).sum(-1)
-            suffix_sums = per_token.cumsum(-1) if reverse else per_token.flip(-1).cumsum(-1).flip(-1)
-            dlog_lambda = suffix_sums.to(dtype)
-        return tuple(None if g is None else g.to(dtype) for g in (dq, dk, dv)) + (dlog_lambda, None)
+def _block_read_and_update(q, k, v, log_decays, direction, state):
+    """One block's read of the state carried into it and the state it carries on, for one direction (0: forward,
+    1: backward). q, k: (batch, heads, 1, c, d); v: (batch, heads, 1, c, dv); log_decays: the block's
+    ``_chunk_log_decays``; state: (batch, heads, 1, d, dv) or None before the first block. Returns the read
+    (batch, heads, 1, c, dv) (None without a state) and the next state."""
+    _, keys, queries, total = log_decays
+    read = None if state is None else (q * torch.exp(queries[..., direction, None])) @ state
+    update = (k * torch.exp(keys[..., direction, None])).transpose(-1, -2) @ v
+    state = update if state is None else torch.exp(total) * state + update
+    return read, state
 
 
 def _recurrent_form(q, k, v, log_lambda, chunk_size, scaled, eps):
-    batch, heads, length, _ = v.shape
+    # the chunk form's arithmetic, one block of chunk_size tokens at a time: a Python loop over L / C blocks (not
+    # over tokens) carries one state per direction, so beyond the output only one block's C x C scores and one
+    # state are ever alive; the blocks run forward, then backward, each adding the read of its direction
+    batch, heads, length, _ = q.shape
     if log_lambda is None:
-        log_lambda = q.new_zeros(batch, heads, length)
-    elif log_lambda.dim() == 1:
-        log_lambda = log_lambda[None, :, None].expand(batch, heads, length)
+        log_lambda = q.new_zeros(heads)
+    block = min(chunk_size, length)
     v = _with_ones_column(v, scaled)
-    out = _CausalScan.apply(q, k, v, log_lambda, False)
-    backward = _CausalScan.apply(q, k, v, log_lambda, True)
-    # both directions count the diagonal term (q_i . k_i) v_i: remove one
-    diagonal = (q * k).sum(-1, keepdim=True)
-    if _needs_grad(out):
-        out = out + backward - diagonal * v
-    else:
-        out.add_(backward).addcmul_(diagonal, v, value=-1.0)
-    return _normalise(out, scaled, eps)
+    starts = range(0, length, block)
+    pieces = [tuple(t[:, :, None, start:start + block] for t in (q, k, v)) for start in starts]
+    decays = [_chunk_log_decays(log_lambda if log_lambda.dim() == 1 else log_lambda[..., start:start + block],
+                                1, piece[0].shape[-2], 0) for start, piece in zip(starts, pieces)]
+    parts, state = [], None
+    for (q_block, k_block, v_block), log_decays in zip(pieces, decays):
+        read, state = _block_read_and_update(q_block, k_block, v_block, log_decays, 0, state)
+        out = ((q_block @ k_block.transpose(-1, -2)) * torch.exp(log_decays[0])) @ v_block
+        parts.append(out if read is None else out + read)
+    state = None
+    for index in reversed(range(len(pieces))):
+        read, state = _block_read_and_update(*pieces[index], decays[index], 1, state)
+        if read is not None:
+            parts[index] = parts[index] + read
+    return _normalise(torch.cat(parts, dim=-2).flatten(2, 3), scaled, eps)
 
 
 _FORMS = {"parallel": _parallel_form, "chunk": _chunk_form, "recurrent": _recurrent_form}

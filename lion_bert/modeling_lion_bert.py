@@ -42,7 +42,7 @@ from transformers.modeling_outputs import (
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, PreTrainedModel
 from transformers.models.bert.modeling_bert import eager_attention_forward
 from transformers.pytorch_utils import apply_chunking_to_forward
-from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, logging
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, is_torchdynamo_compiling, logging
 from transformers.utils.generic import can_return_tuple
 
 from .configuration_lion_bert import GENERATION_ATTENTION_MODES, LionBertConfig, LionGenerationConfig
@@ -226,7 +226,8 @@ class LionBertEmbeddings(nn.Module):
 
 class LionBertFeatureMap(nn.Module):
     """The feature map phi of one layer's queries or keys: a fixed function, or a learned one with its per-head
-    parameters (`weight` (heads, head_dim, size), `bias` (heads, size); identity-initialised by `_init_weights`)."""
+    parameters (`weight` (heads, head_dim, size), `bias` (heads, size); identity-initialised by `_init_weights`, with
+    random unit columns beyond head_dim)."""
 
     def __init__(self, config: LionBertConfig):
         super().__init__()
@@ -591,7 +592,12 @@ class LionBertPreTrainedModel(PreTrainedModel):
             init.copy_(module.decay_logits, _initial_decay_logits(module.decay_logits.shape[0]))
         elif isinstance(module, LionBertFeatureMap) and module.weight is not None:
             heads, head_dim, size = module.weight.shape
-            init.copy_(module.weight, torch.eye(head_dim, size).expand(heads, -1, -1))
+            weight = torch.eye(head_dim, size).repeat(heads, 1, 1)
+            # features beyond head_dim: random unit directions. Zero columns would all get the same gradient and stay
+            # equal, one feature in many copies.
+            if size > head_dim:
+                weight[..., head_dim:] = F.normalize(torch.randn(heads, head_dim, size - head_dim), dim=1)
+            init.copy_(module.weight, weight)
             init.zeros_(module.bias)
         elif isinstance(module, LionBertDecayGate):
             # the weight keeps the normal init of linear layers; the bias sets the decay of an average token
@@ -675,11 +681,12 @@ def _id_range(name: str, ids: torch.Tensor) -> tuple[int, int] | None:
     """(smallest, largest) value of an index tensor for an nn.Embedding, None when it is empty (batch size 0).
 
     The embeddings take int64/int32 indices only, and would otherwise fail deep inside (an IndexError on CPU, a
-    device-side assert that poisons the CUDA context on GPU), so ids are checked here, before any compute.
+    device-side assert that poisons the CUDA context on GPU), so ids are checked here, before any compute. Under
+    torch.compile the values are not read (None): that would break the graph and synchronise with the host.
     """
     if ids.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"{name} must be a torch.long (or torch.int) tensor of indices, got dtype {ids.dtype}.")
-    if ids.numel() == 0:
+    if ids.numel() == 0 or is_torchdynamo_compiling():
         return None
     return int(ids.min()), int(ids.max())
 
@@ -760,8 +767,9 @@ def _check_inputs(
 def _padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     """The mask the layers take: (batch, length) bool, True = token, or None when nothing is padded. The one read of
     the mask's values, next to the input checks and before any compute, so that no layer waits for the device; a mask
-    without pads is dropped because every kernel is cheaper without one (LION-D then keeps its per-head decay)."""
-    if attention_mask is None or bool(attention_mask.all()):
+    without pads is dropped because every kernel is cheaper without one (LION-D then keeps its per-head decay). Under
+    torch.compile a given mask is kept without being read, so that the graph does not break."""
+    if attention_mask is None or (not is_torchdynamo_compiling() and bool(attention_mask.all())):
         return None
     return attention_mask.bool()
 

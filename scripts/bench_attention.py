@@ -38,24 +38,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lion_bert.benchmarking import (
-    LION_VARIANTS,
-    MATMUL_SIZE,
-    MIB,
-    available_memory_gib,
-    child_context,
-    expected_seconds,
-    failure,
-    markdown_table,
-    matmul_flop_rate,
-    number,
-    peak_rss_mib,
-    run_in_child,
-    start_peak_window,
-    time_cell,
-    time_function,
-    timing_record,
-)
+from lion_bert import benchmarking
 from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
 from lion_bert.lion_attention import ATTENTION_MODES, FEATURE_MAPS, lion_attention
 from lion_bert.machine import machine_info
@@ -66,8 +49,6 @@ PASSES = ("forward", "forward_backward")
 
 # Lower bounds of a case's cost, before any measurement of it: see `estimate`.
 BACKWARD_FLOP_FACTOR = 3  # forward+backward FLOPs of a chain of matmuls over its forward FLOPs
-RECURRENT_STEP_SECONDS = 5e-6  # the recurrent form is a Python loop over tokens, bound by per-step overhead
-RECURRENT_SCANS = {"forward": 2, "forward_backward": 8}  # one scan per direction; the backward adds three each
 SCORE_MATRICES = {"forward": 1, "forward_backward": 2}  # L x L float32 tensors the parallel form holds at least
 CHILD_TIMEOUT_FACTOR = 3  # a child is killed after this many times --max-seconds-per-case per pass, plus a minute
 
@@ -86,7 +67,7 @@ def forward_flops(variant, mode, batch, heads, length, head_dim, chunk_size):
         parallel:  4 BH L^2 d + BH L^2 [+ BH L^2]      Q K^T, A V, the row sums (the denominator)
         chunk:     4 BH L C d + BH L C [+ BH L C]      the parallel form inside each chunk
                    + 2 * (2 BH L d (d+1) + 2 BH L d (d+1))   per direction, state updates k v^T and reads q^T S
-        recurrent: 2 * (2 BH L d (d+1) + 2 BH L d (d+1))     the chunk form's inter-chunk part alone
+        recurrent: as chunk                            the same products, one block of C tokens at a time
 
     (d+1: the values carry a column of ones that gives the denominator.)
     """
@@ -97,22 +78,19 @@ def forward_flops(variant, mode, batch, heads, length, head_dim, chunk_size):
     states = 2 * (2 + 2) * bh * length * head_dim * (head_dim + 1)
     if mode == "parallel":
         return 4 * bh * length**2 * head_dim + per_score * bh * length**2
-    if mode == "chunk":
+    if mode in ("chunk", "recurrent"):
         chunk = min(chunk_size, length)
         return 4 * bh * length * chunk * head_dim + per_score * bh * length * chunk + states
-    return states
+    raise ValueError(f"Unknown mode {mode!r}.")
 
 
 def estimate(mode, pass_name, length, flops, lxl_bytes, matmul_rate, last_measured):
-    """(seconds per run, peak MiB) of a pass: lower bounds (FLOPs at the matmul rate, or the recurrent form's
-    per-step overhead; the parallel form's L x L score matrices), raised to ``last_measured`` = (length,
+    """(seconds per run, peak MiB) of a pass: lower bounds (FLOPs at the matmul rate; the parallel form's L x L
+    score matrices), raised to ``last_measured`` = (length,
     seconds, MiB) of the same case at a smaller length, scaled by L^2 for quadratic forms and by L otherwise.
     """
-    if mode == "recurrent":
-        seconds = RECURRENT_SCANS[pass_name] * length * RECURRENT_STEP_SECONDS
-    else:
-        seconds = flops * (BACKWARD_FLOP_FACTOR if pass_name == "forward_backward" else 1) / matmul_rate
-    mib = SCORE_MATRICES[pass_name] * lxl_bytes / MIB if mode == "parallel" else 0.0
+    seconds = flops * (BACKWARD_FLOP_FACTOR if pass_name == "forward_backward" else 1) / matmul_rate
+    mib = SCORE_MATRICES[pass_name] * lxl_bytes / benchmarking.MIB if mode == "parallel" else 0.0
     if last_measured is not None:
         measured_length, measured_seconds, measured_mib = last_measured
         growth = (length / measured_length) ** (2 if mode in QUADRATIC_MODES else 1)
@@ -153,7 +131,7 @@ def run_case(spec, connection):
         spec["variant"], spec["mode"], spec["batch"], spec["heads"], spec["length"], spec["head_dim"],
         spec["chunk_size"],
     )
-    baseline_mib = start_peak_window()  # a forked child inherits the peak of its parent
+    baseline_mib = benchmarking.start_peak_window()  # a forked child inherits the peak of its parent
 
     def forward():
         with torch.inference_mode():
@@ -168,12 +146,12 @@ def run_case(spec, connection):
         if name not in spec["passes"]:
             continue
         try:
-            measurement = time_function(function, spec["min_run_time"])
+            measurement = benchmarking.time_function(function, spec["min_run_time"])
         except RuntimeError as error:  # e.g. a failed allocation
-            connection.send((name, failure(error)))
+            connection.send((name, benchmarking.failure(error)))
             break
-        connection.send((name, {"status": "ok", **timing_record(measurement),
-                                "peak_rss_growth_mib": peak_rss_mib() - baseline_mib}))
+        connection.send((name, {"status": "ok", **benchmarking.timing_record(measurement),
+                                "peak_rss_growth_mib": benchmarking.peak_rss_mib() - baseline_mib}))
     connection.close()
 
 
@@ -194,10 +172,11 @@ def plan_passes(args, mode, length, flops, lxl_bytes, matmul_rate, last_measured
             plan[name] = {"status": "skipped", "reason": "forward skipped"}
             continue
         seconds, mib = estimate(mode, name, length, flops, lxl_bytes, matmul_rate, last_measured.get(name))
-        total_seconds = expected_seconds(seconds, args.min_run_time)
+        total_seconds = benchmarking.expected_seconds(seconds, args.min_run_time)
         record = {"status": "skipped", "estimated_seconds": total_seconds, "estimated_peak_mib": mib}
         if total_seconds > args.max_seconds_per_case:
-            record["reason"] = f"est. {number(total_seconds)} s > --max-seconds-per-case {args.max_seconds_per_case:g}"
+            record["reason"] = (f"est. {benchmarking.number(total_seconds)} s > --max-seconds-per-case "
+                                f"{args.max_seconds_per_case:g}")
         elif mib > args.max_memory_gib * 1024:
             record["reason"] = f"est. {mib / 1024:.1f} GiB > --max-memory-gib {args.max_memory_gib:.1f}"
         plan[name] = record if "reason" in record else None
@@ -208,9 +187,9 @@ def run_benchmark(args):
     torch.set_num_threads(args.threads)
     # children forked from a server that imported lion_bert (and so torch and transformers) once start in
     # milliseconds, not seconds; run_case resets the peak RSS they inherit
-    context = child_context(["lion_bert.lion_attention"])
-    matmul_rate = matmul_flop_rate(args.min_run_time)
-    print(f"matmul {MATMUL_SIZE}^3 float32: {matmul_rate / 1e9:.1f} GFLOP/s", file=sys.stderr)
+    context = benchmarking.child_context(["lion_bert.lion_attention"])
+    matmul_rate = benchmarking.matmul_flop_rate(args.min_run_time)
+    print(f"matmul {benchmarking.MATMUL_SIZE}^3 float32: {matmul_rate / 1e9:.1f} GFLOP/s", file=sys.stderr)
 
     cases = [(SDPA, SDPA)] + [(variant, mode) for variant in args.variants for mode in args.modes]
     records, last_measured, failed_at = [], {}, {}
@@ -231,7 +210,7 @@ def run_benchmark(args):
                             head_dim=args.head_dim, chunk_size=chunk_size, min_run_time=args.min_run_time,
                             threads=args.threads, passes=to_run)
                 timeout = CHILD_TIMEOUT_FACTOR * args.max_seconds_per_case * len(to_run) + 60
-                plan.update(run_in_child(context, run_case, spec, to_run, timeout))
+                plan.update(benchmarking.run_in_child(context, run_case, spec, to_run, timeout))
             for name, result in plan.items():
                 if result["status"] == "ok":
                     history[name] = (length, result["ms"] / 1e3, result["peak_rss_growth_mib"])
@@ -251,11 +230,12 @@ def run_benchmark(args):
                 "length": length,
                 "chunk_size": chunk_size if mode == "chunk" else None,
                 "forward_flops": flops,
-                "lxl_fp32_mib": lxl_bytes / MIB,
+                "lxl_fp32_mib": lxl_bytes / benchmarking.MIB,
                 **plan,
             })
-            print(f"[{len(records)}/{count}] L={length} {variant} {mode}: fwd {time_cell(plan['forward'])}, "
-                  f"f+b {time_cell(plan['forward_backward'])}, peak MiB {peak_cell(plan)} "
+            print(f"[{len(records)}/{count}] L={length} {variant} {mode}: "
+                  f"fwd {benchmarking.time_cell(plan['forward'])}, "
+                  f"f+b {benchmarking.time_cell(plan['forward_backward'])}, peak MiB {peak_cell(plan)} "
                   f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
 
     return {
@@ -275,7 +255,7 @@ def run_benchmark(args):
                                    "runs (forward_backward)",
             "forward_flops": inspect.cleandoc(forward_flops.__doc__),
         },
-        "matmul": {"size": MATMUL_SIZE, "gflops": matmul_rate / 1e9},
+        "matmul": {"size": benchmarking.MATMUL_SIZE, "gflops": matmul_rate / 1e9},
         "cases": records,
     }
 
@@ -286,14 +266,14 @@ def run_benchmark(args):
 
 
 def peak_cell(record):
-    return " / ".join(number(record[name]["peak_rss_growth_mib"]) if record[name]["status"] == "ok" else "-"
-                      for name in PASSES)
+    return " / ".join(benchmarking.number(record[name]["peak_rss_growth_mib"])
+                      if record[name]["status"] == "ok" else "-" for name in PASSES)
 
 
 def render_markdown(report):
     machine, config, cases = report["machine"], report["config"], report["cases"]
     by_key = {(case["variant"], case["mode"], case["length"]): case for case in cases}
-    lengths = config["lengths"]
+    lengths, size = config["lengths"], benchmarking.MATMUL_SIZE
 
     def forward_metric(case, key, fmt):
         return fmt(case["forward"][key]) if key in case["forward"] else "-"
@@ -312,17 +292,18 @@ def render_markdown(report):
         f"{config['chunk_size']}. Times: ms per call, median over replicates totalling at least "
         f"{config['min_run_time']:g} s after a warm-up (torch.utils.benchmark blocked_autorange); fwd under "
         "inference_mode, f+b = forward + sum().backward().",
-        f"Matmul reference: {MATMUL_SIZE}x{MATMUL_SIZE}x{MATMUL_SIZE} float32 at "
+        f"Matmul reference: {size}x{size}x{size} float32 at "
         f"{report['matmul']['gflops']:.1f} GFLOP/s, measured in this run.",
         "Peak MiB = growth of peak RSS (ru_maxrss) of a fresh process running only that case, from after building "
         "the inputs: fwd / f+b (at small L mostly fixed overhead: thread pools, allocator). vs SDPA = SDPA "
         "forward time / this forward time (> 1: faster). % matmul = analytic forward FLOPs / forward time, over "
         "the matmul rate (FLOP formulas in the JSON). L x L MiB = one float32 (B, H, L, L) tensor.",
         "## SDPA (torch.nn.functional.scaled_dot_product_attention)",
-        markdown_table(
+        benchmarking.markdown_table(
             ["L", "L x L MiB", "fwd ms", "f+b ms", "peak MiB", "% matmul"],
-            [[str(length), number(case["lxl_fp32_mib"]), time_cell(case["forward"]),
-              time_cell(case["forward_backward"]), peak_cell(case), forward_metric(case, "matmul_fraction", percent)]
+            [[str(length), benchmarking.number(case["lxl_fp32_mib"]), benchmarking.time_cell(case["forward"]),
+              benchmarking.time_cell(case["forward_backward"]), peak_cell(case),
+              forward_metric(case, "matmul_fraction", percent)]
              for length in lengths for case in [by_key[SDPA, SDPA, length]]],
         ),
     ]
@@ -334,11 +315,12 @@ def render_markdown(report):
             row = [str(length)]
             for mode in config["modes"]:
                 case = by_key[variant, mode, length]
-                row += [time_cell(case["forward"]), time_cell(case["forward_backward"]), peak_cell(case),
+                row += [benchmarking.time_cell(case["forward"]), benchmarking.time_cell(case["forward_backward"]),
+                        peak_cell(case),
                         forward_metric(case, "speedup_vs_sdpa", speedup),
                         forward_metric(case, "matmul_fraction", percent)]
             rows.append(row)
-        sections += [f"## {variant}", markdown_table(header, rows)]
+        sections += [f"## {variant}", benchmarking.markdown_table(header, rows)]
     return "\n\n".join(sections) + "\n"
 
 
@@ -354,11 +336,12 @@ def parse_args(argv=None):
                              "(default: 1)")
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="chunk size of the chunk form (default: min(64, L) for each L)")
-    parser.add_argument("--variants", nargs="+", choices=LION_VARIANTS, default=list(LION_VARIANTS))
+    parser.add_argument("--variants", nargs="+", choices=benchmarking.LION_VARIANTS,
+                        default=list(benchmarking.LION_VARIANTS))
     parser.add_argument("--modes", nargs="+", choices=ATTENTION_MODES, default=list(ATTENTION_MODES))
     parser.add_argument("--max-seconds-per-case", type=float, default=60.0,
                         help="skip a pass whose estimated warm-up + timed replicates take longer (default: 60)")
-    parser.add_argument("--max-memory-gib", type=float, default=0.8 * available_memory_gib(),
+    parser.add_argument("--max-memory-gib", type=float, default=0.8 * benchmarking.available_memory_gib(),
                         help="skip a pass whose estimated peak memory is larger (default: 80%% of available memory)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch intra-op threads (default: torch's default, %(default)s here)")

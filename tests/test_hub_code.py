@@ -1,6 +1,7 @@
 """Hub code: a saved LionBert folder carries its code and auto_map, and a fresh Python process in which
 `import lion_bert` fails loads it with the Auto classes and trust_remote_code=True, with identical outputs."""
 
+import itertools
 import json
 import os
 import re
@@ -8,18 +9,8 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForMaskedLM,
-    AutoModelForMultipleChoice,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-)
+from transformers import AutoConfig, AutoTokenizer
 
 from lion_bert import (
     LionBertConfig,
@@ -27,24 +18,19 @@ from lion_bert import (
     LionBertForMultipleChoice,
     LionBertForQuestionAnswering,
     LionBertForSequenceClassification,
-    LionBertForTokenClassification,
-    LionBertModel,
     LionGenerationConfig,
 )
 
 from fresh_python import WITHOUT_LION_BERT
+from model_classes import AUTO_CLASS_OF
 
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CODE_FILES = {"configuration_lion_bert.py", "modeling_lion_bert.py", "lion_attention.py", "tokenization_lion_bert.py"}
-# head -> (Auto class, attention type): every variant is exercised through remote code
+# head -> (Auto class, attention type): the variants taken in turn, so that every one is exercised through remote code
 HEADS = {
-    LionBertModel: (AutoModel, "lion_s"),
-    LionBertForMaskedLM: (AutoModelForMaskedLM, "lion_d"),
-    LionBertForSequenceClassification: (AutoModelForSequenceClassification, "lion_lit"),
-    LionBertForTokenClassification: (AutoModelForTokenClassification, "softmax"),
-    LionBertForQuestionAnswering: (AutoModelForQuestionAnswering, "lion_s"),
-    LionBertForMultipleChoice: (AutoModelForMultipleChoice, "lion_d"),
+    head: (auto_class, variant)
+    for (head, auto_class), variant in zip(AUTO_CLASS_OF.items(), itertools.cycle(["lion_s", "lion_d", "lion_lit", "softmax"]))
 }
 TEXTS = ["LION reads the sequence in both directions.", "Short text."]
 

@@ -24,18 +24,9 @@ from lion_bert import (
     modeling_lion_bert,
 )
 
+from model_classes import FORMS, HEAD_CLASSES, LION_VARIANTS, VARIANTS
 
-VARIANTS = ["lion_lit", "lion_d", "lion_s", "softmax"]
-LION_VARIANTS = ["lion_lit", "lion_d", "lion_s"]
-FORMS = ["parallel", "chunk", "recurrent"]
-HEAD_CLASSES = [
-    LionBertModel,
-    LionBertForMaskedLM,
-    LionBertForSequenceClassification,
-    LionBertForTokenClassification,
-    LionBertForQuestionAnswering,
-    LionBertForMultipleChoice,
-]
+
 # the parameters LION adds to a BERT layer when converting it, per variant (no attention LayerNorm: BERT has none)
 LION_PARAMETERS = {
     "lion_lit": (),
@@ -210,34 +201,14 @@ def _right_padded_alone(model, inputs, form=None):
 # ------------------------------------------------------------------------------------------------------------------
 
 
+HEAD_CHECKS = ["model", "masked_lm", "sequence_classification", "token_classification", "question_answering",
+               "multiple_choice"]
+
+
+@pytest.mark.parametrize("head", HEAD_CHECKS)
 @pytest.mark.parametrize("attention_type", VARIANTS)
-def test_model(attention_type):
-    TESTER.check_model(attention_type)
-
-
-@pytest.mark.parametrize("attention_type", VARIANTS)
-def test_masked_lm(attention_type):
-    TESTER.check_masked_lm(attention_type)
-
-
-@pytest.mark.parametrize("attention_type", VARIANTS)
-def test_sequence_classification(attention_type):
-    TESTER.check_sequence_classification(attention_type)
-
-
-@pytest.mark.parametrize("attention_type", VARIANTS)
-def test_token_classification(attention_type):
-    TESTER.check_token_classification(attention_type)
-
-
-@pytest.mark.parametrize("attention_type", VARIANTS)
-def test_question_answering(attention_type):
-    TESTER.check_question_answering(attention_type)
-
-
-@pytest.mark.parametrize("attention_type", VARIANTS)
-def test_multiple_choice(attention_type):
-    TESTER.check_multiple_choice(attention_type)
+def test_head(attention_type, head):
+    getattr(TESTER, f"check_{head}")(attention_type)
 
 
 @pytest.mark.parametrize("ignore_index", [-100, -1])
@@ -589,6 +560,20 @@ def test_hedgehog_parameters_are_per_layer_and_head_and_start_as_identity():
             assert torch.equal(feature_map.bias, torch.zeros(TESTER.num_attention_heads, 6))
     fixed = TESTER.build(LionBertModel, attention_type="lion_s")
     assert not any("feature_map" in name for name, _ in fixed.named_parameters())
+
+
+def test_hedgehog_features_beyond_head_dim_start_distinct():
+    """Logits beyond head_dim start from random unit directions, each different: zero columns would get equal
+    gradients and stay one feature in many copies."""
+    model = TESTER.build(LionBertModel, attention_type="lion_d", feature_map="hedgehog", feature_map_size=20)
+    head_dim = TESTER.hidden_size // TESTER.num_attention_heads
+    weight = model.encoder.layer[0].attention.self.query_feature_map.weight.detach()
+    assert torch.equal(weight[..., :head_dim], torch.eye(head_dim).expand(TESTER.num_attention_heads, -1, -1))
+    extra = weight[..., head_dim:]
+    torch.testing.assert_close(extra.norm(dim=1), torch.ones(TESTER.num_attention_heads, 20 - head_dim))
+    for head in range(TESTER.num_attention_heads):
+        columns = extra[head].T  # (extra, head_dim)
+        assert torch.unique(columns, dim=0).shape[0] == columns.shape[0]
 
 
 @pytest.mark.parametrize("attention_type", LION_VARIANTS)

@@ -34,19 +34,19 @@ from lion_bert import (
 )
 from lion_bert.lion_attention import lion_attention, silu_norm
 
+from model_classes import FORMS, HEAD_CLASSES, LION_VARIANTS, VARIANTS
 
-VARIANTS = ["lion_lit", "lion_d", "lion_s", "softmax"]
-LION_VARIANTS = ["lion_lit", "lion_d", "lion_s"]
-FORMS = ["parallel", "chunk", "recurrent"]
-HEADS = [
-    LionBertModel,
-    LionBertForMaskedLM,
-    LionBertForSequenceClassification,
-    LionBertForTokenClassification,
-    LionBertForQuestionAnswering,
-    LionBertForMultipleChoice,
-]
+
 VOCAB = 99
+# the strategies of the property-based tests over padded batches: a form, its chunk size, a batch of 1-3 rows, the
+# seed of the token ids and `data`, from which each test draws its attention mask
+PADDED_BATCHES = dict(
+    mode=st.sampled_from(FORMS),
+    chunk_size=st.integers(1, 9),
+    batch=st.integers(1, 3),
+    seed=st.integers(0, 2**31 - 1),
+    data=st.data(),
+)
 
 
 def rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -119,15 +119,7 @@ def _positions(attention_mask):
 
 
 @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-@given(
-    variant=st.sampled_from(VARIANTS),
-    mode=st.sampled_from(FORMS),
-    chunk_size=st.integers(1, 9),
-    batch=st.integers(1, 3),
-    length=st.integers(1, 20),
-    seed=st.integers(0, 2**31 - 1),
-    data=st.data(),
-)
+@given(variant=st.sampled_from(VARIANTS), length=st.integers(1, 20), **PADDED_BATCHES)
 def test_forms_agree_and_padding_is_transparent(variant, mode, chunk_size, batch, length, seed, data):
     """float64: every form equals the parallel form (1e-10), and each real token's output equals that of its row's
     real tokens run alone, for any pad layout; rows with no real token stay finite and change nothing else."""
@@ -150,15 +142,7 @@ def test_forms_agree_and_padding_is_transparent(variant, mode, chunk_size, batch
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None)
-@given(
-    variant=st.sampled_from(LION_VARIANTS),
-    mode=st.sampled_from(FORMS),
-    chunk_size=st.integers(1, 9),
-    batch=st.integers(1, 3),
-    length=st.integers(1, 24),
-    seed=st.integers(0, 2**31 - 1),
-    data=st.data(),
-)
+@given(variant=st.sampled_from(LION_VARIANTS), length=st.integers(1, 24), **PADDED_BATCHES)
 def test_float32_forms_match_float64(variant, mode, chunk_size, batch, length, seed, data):
     """float32: every form is within 1e-5 of the float64 parallel form of the same weights, for any padding."""
     model64 = float64_model(variant)
@@ -175,16 +159,12 @@ def test_float32_forms_match_float64(variant, mode, chunk_size, batch, length, s
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)
 @given(
-    variant=st.sampled_from(["lion_lit", "lion_d", "lion_s"]),
-    mode=st.sampled_from(FORMS),
-    chunk_size=st.integers(1, 9),
-    batch=st.integers(1, 3),
+    variant=st.sampled_from(LION_VARIANTS),
     length=st.integers(1, 40),
     logits=st.sampled_from([-50.0, -10.0, 0.0, 10.0, 50.0]) | st.floats(-50.0, 50.0),
     spread=st.sampled_from([0.0, 5.0, 50.0]),
     scaled=st.booleans(),
-    seed=st.integers(0, 2**31 - 1),
-    data=st.data(),
+    **PADDED_BATCHES,
 )
 def test_operator_at_saturated_decays(variant, mode, chunk_size, batch, length, logits, spread, scaled, seed, data):
     """The operator in float32 with decay logits anywhere in [-50, 50] (lambda from 2e-22 to 1 - 2e-22), any
@@ -502,7 +482,7 @@ EXPECTED_SHAPES = {  # output name -> shape for (batch, length), hidden 32, voca
 def test_empty_batch_gives_empty_outputs(variant, mode):
     """Batch size 0 is a defined result in every form and head: outputs of the right shapes with batch size 0
     (a data pipeline may produce an empty batch), and gradients flow (to nothing)."""
-    for model_class in HEADS:
+    for model_class in HEAD_CLASSES:
         torch.manual_seed(0)
         model = model_class(tiny(variant, num_labels=2 if model_class is LionBertForQuestionAnswering else 3)).eval()
         out = model(**_head_inputs(model_class, 0, 6), attention_mode=mode, chunk_size=4, output_hidden_states=True)
@@ -516,7 +496,7 @@ def test_empty_batch_gives_empty_outputs(variant, mode):
 @pytest.mark.parametrize("mode", FORMS)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_empty_sequences_raise_in_every_form_and_head(variant, mode):
-    for model_class in HEADS:
+    for model_class in HEAD_CLASSES:
         model = model_class(tiny(variant, num_labels=2 if model_class is LionBertForQuestionAnswering else 3))
         with pytest.raises(ValueError, match="has sequence_length 0"):
             model(**_head_inputs(model_class, 2, 0), attention_mode=mode)
@@ -525,7 +505,7 @@ def test_empty_sequences_raise_in_every_form_and_head(variant, mode):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_single_token_sequences(variant):
     """Length 1 (e.g. a lone [CLS]) runs in every form and head, and the forms agree (float64, 1e-10)."""
-    for model_class in HEADS:
+    for model_class in HEAD_CLASSES:
         torch.manual_seed(0)
         config = tiny(variant, num_labels=2 if model_class is LionBertForQuestionAnswering else 3)
         model = perturbed(model_class(config)).double().eval()

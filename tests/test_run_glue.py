@@ -33,20 +33,24 @@ def run_glue():
     return importlib.import_module("run_glue")
 
 
+TINY_DIMS = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
+
+
+def _save_tiny(folder, model_class, config, tokenizer_class, minilm_dir):
+    """A random `model_class(config)` and the bert-base-uncased vocabulary, saved in `folder`."""
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(folder)
+    tokenizer_class.from_pretrained(str(minilm_dir)).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def tiny_bert_dir(tmp_path_factory, minilm_dir):
     """A tiny random BERT (model_type bert, BertModel weights) with the bert-base-uncased vocabulary."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
-    BertTokenizer.from_pretrained(str(minilm_dir)).save_pretrained(folder)
-    return folder
+    config = BertConfig(**TINY_DIMS, max_position_embeddings=128)
+    return _save_tiny(tmp_path_factory.mktemp("tiny_bert"), BertModel, config, BertTokenizer, minilm_dir)
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +58,9 @@ def tiny_lion_classifier_dir(tmp_path_factory, minilm_dir):
     """A tiny LionBert (lion_d) checkpoint with a 3-label classification head."""
     from lion_bert import LionBertConfig, LionBertForSequenceClassification, LionBertTokenizer
 
-    folder = tmp_path_factory.mktemp("tiny_lion_3_labels")
-    torch.manual_seed(0)
-    config = LionBertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
-        attention_type="lion_d", num_labels=3,
-    )
-    LionBertForSequenceClassification(config).save_pretrained(folder)
-    LionBertTokenizer.from_pretrained(str(minilm_dir)).save_pretrained(folder)
-    return folder
+    config = LionBertConfig(**TINY_DIMS, attention_type="lion_d", num_labels=3)
+    return _save_tiny(tmp_path_factory.mktemp("tiny_lion_3_labels"), LionBertForSequenceClassification, config,
+                      LionBertTokenizer, minilm_dir)
 
 
 def write_pairs(path, rows, fieldnames):
@@ -223,6 +221,7 @@ def test_fresh_model_and_inferred_columns(run_glue, tmp_path):
         "--output_dir", str(out), *TINY,
     ])  # fmt: skip
     check_hf_result_files(out, ["accuracy", "f1"], eval_samples=10)  # no --do_* flags: trains and evaluates
+    assert results == json.loads((out / "all_results.json").read_text())  # main() returns what the run wrote
     # the card states what ran: 3 steps of 4 per epoch (30 examples, batches of 8), not the planned epoch
     training = (out / "README.md").read_text().split("## Training")[1]
     assert "| steps_done | 3 |" in training and "| epochs_done | 0.75 |" in training
