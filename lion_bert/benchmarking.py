@@ -1,6 +1,7 @@
 """Measuring tools of the benchmarks (scripts/benchmark.py, scripts/bench_attention.py, scripts/profile_lion.py):
-the encoders they compare and their training step, children that run one case and report their peak memory, timing
-through ``torch.utils.benchmark``, the matmul reference rate, and the cells of the markdown reports.
+the encoders they compare (with a fixed or a learned feature map, eager or compiled) and their training step,
+children that run one case and report their peak memory, timing through ``torch.utils.benchmark``, the matmul
+reference rate, and the cells of the markdown reports.
 
 Memory is measured as the resident set size (RSS) of a process, in MiB: torch's CPU allocations are invisible to
 tracemalloc, and the growth of the peak RSS of a child that runs one case is what that case needs.
@@ -33,6 +34,9 @@ _RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in by
 BERT = "bert"  # the baseline beside the LION variants: transformers' BertModel with SDPA attention
 BERT_BASE_DIMS = {"layers": 12, "hidden": 768, "heads": 12, "intermediate": 3072}
 VOCAB_SIZE = 30522  # bert-base-uncased
+FIXED = "fixed"  # a LION variant's own fixed feature map (its config's default; BERT has none)
+FEATURE_MAP_CHOICES = (FIXED, "hedgehog")  # the feature maps the benchmark compares (--feature-maps)
+RECOMPILE_LIMIT = 64  # graphs dynamo may compile per frame in one process (see `compile_encoder`)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -40,16 +44,41 @@ VOCAB_SIZE = 30522  # bert-base-uncased
 # ----------------------------------------------------------------------------------------------------------
 
 
-def build_encoder(model: str, dims: dict, max_positions: int, vocab_size: int = VOCAB_SIZE) -> torch.nn.Module:
+def build_encoder(model: str, dims: dict, max_positions: int, vocab_size: int = VOCAB_SIZE,
+                  feature_map: str = FIXED) -> torch.nn.Module:
     """A random-initialised encoder without pooler, dropout 0, in training mode: ``BertModel`` with SDPA attention
     for ``model="bert"``, else ``LionBertModel`` with ``attention_type=model`` and its variant's defaults. ``dims``:
-    {"layers", "hidden", "heads", "intermediate"}, as BERT_BASE_DIMS."""
+    {"layers", "hidden", "heads", "intermediate"}, as BERT_BASE_DIMS. ``feature_map``: one of FEATURE_MAP_CHOICES,
+    FIXED (the variant's own fixed map) or "hedgehog" (learned, ``feature_map_size`` = head dim: 2 x head dim
+    features per query and key; LION variants only)."""
+    if feature_map not in FEATURE_MAP_CHOICES or (model == BERT and feature_map != FIXED):
+        raise ValueError(f"feature_map={feature_map!r} for {model!r}: one of {FEATURE_MAP_CHOICES}, "
+                         f"{FIXED!r} for {BERT!r}")
     shape = dict(vocab_size=vocab_size, hidden_size=dims["hidden"], num_hidden_layers=dims["layers"],
                  num_attention_heads=dims["heads"], intermediate_size=dims["intermediate"],
                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=max_positions)
     if model == BERT:
         return BertModel(BertConfig(**shape, attn_implementation="sdpa"), add_pooling_layer=False)
-    return LionBertModel(LionBertConfig(**shape, attention_type=model), add_pooling_layer=False)
+    learned = {} if feature_map == FIXED else {"feature_map": feature_map}
+    return LionBertModel(LionBertConfig(**shape, attention_type=model, **learned), add_pooling_layer=False)
+
+
+def compile_encoder(encoder: torch.nn.Module) -> torch.nn.Module:
+    """``torch.compile(encoder)`` (inductor, the default backend), compiled at its first call. The recompile limit
+    of this process is raised to RECOMPILE_LIMIT first: every model of one class shares the frame dynamo caches its
+    graphs on, and each variant, feature map, form and input shape is a graph of its own; past the limit (8 by
+    default) dynamo would run the frame eagerly, and a "compiled" time would silently be an eager one."""
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    return torch.compile(encoder)
+
+
+def random_ids(batch: int, length: int, vocab_size: int = VOCAB_SIZE) -> torch.Tensor:
+    """(batch, L) token ids in [1, vocab_size), the same at every call."""
+    return torch.randint(1, vocab_size, (batch, length), generator=torch.Generator().manual_seed(0))
+
+
+def parameter_total(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def train_step(encoder, optimizer, input_ids: torch.Tensor, forward_kwargs: dict | None = None,
@@ -246,9 +275,10 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 __all__ = [
-    "BERT", "BERT_BASE_DIMS", "LABELS", "LION_VARIANTS", "MATMUL_SIZE", "MIB", "VOCAB_SIZE", "available_memory_gib",
-    "build_encoder", "child_context", "current_rss_mib", "duration", "expected_seconds", "failure",
-    "limit_address_space", "markdown_table", "matmul_flop_rate", "number", "peak_rss_mib", "release_free_memory",
+    "BERT", "BERT_BASE_DIMS", "FEATURE_MAP_CHOICES", "FIXED", "LABELS", "LION_VARIANTS", "MATMUL_SIZE", "MIB",
+    "RECOMPILE_LIMIT", "VOCAB_SIZE", "available_memory_gib", "build_encoder", "child_context", "compile_encoder",
+    "current_rss_mib", "duration", "expected_seconds", "failure", "limit_address_space", "markdown_table",
+    "matmul_flop_rate", "number", "parameter_total", "peak_rss_mib", "random_ids", "release_free_memory",
     "reset_peak_rss", "run_in_child", "start_peak_window", "time_cell", "time_function", "timing_record",
     "train_step",
 ]

@@ -118,7 +118,8 @@ class LionBertConfig(BertConfig):
             model's [`LionGenerationConfig`] picks the form instead; an `attention_mode=` argument to `forward`
             overrides both.
         chunk_size (`int`, *optional*, defaults to 64):
-            Tokens per chunk of the chunk form (any positive int).
+            Tokens per chunk of the chunk form, and per block by which the recurrent form advances its states (any
+            positive int).
         feature_map (`str`, *optional*):
             Feature map applied to LION queries and keys: `"elu_plus_one"`, `"silu_norm"`, `"identity"` (only
             sensible with `scaled=False`: unmapped scores can cancel in the denominator) or `"hedgehog"` (learned, per
@@ -262,7 +263,8 @@ class LionGenerationConfig(GenerationConfig):
             `"parallel"`, `"chunk"`, `"recurrent"`, or `"auto"`: parallel for inputs of up to
             `auto_parallel_max_length` tokens, chunk beyond.
         chunk_size (`int`, *optional*):
-            Tokens per chunk of the chunk form at inference; None uses the model config's `chunk_size`.
+            Tokens per chunk (chunk form) or block (recurrent form) at inference; None uses the model config's
+            `chunk_size`.
         auto_parallel_max_length (`int`, *optional*, defaults to 256):
             Longest input that `"auto"` runs in the parallel form (its L x L matrix grows quadratically). On CPU
             the chunk form (chunk size 64) is as fast at 256 tokens and faster beyond (`scripts/benchmark.py`).

@@ -28,15 +28,17 @@ per case on stderr. The default run, L = 128 ... 16384 with B=1, H=12, d=64, tak
     python scripts/bench_attention.py --lengths 128 256 --min-run-time 0.05   # smoke run
 """
 
-import argparse
 import inspect
 import json
 import sys
 import time
+from argparse import RawDescriptionHelpFormatter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from transformers import HfArgumentParser
 
 from lion_bert import benchmarking
 from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
@@ -324,31 +326,40 @@ def render_markdown(report):
     return "\n\n".join(sections) + "\n"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[2**p for p in range(7, 15)],
-                        help="sequence lengths L (default: 128 ... 16384, powers of two)")
-    parser.add_argument("--batch", type=int, default=1, help="B (default: 1)")
-    parser.add_argument("--heads", type=int, default=12, help="H (default: 12)")
-    parser.add_argument("--head-dim", type=int, default=64, help="d, of queries, keys and values (default: 64)")
-    parser.add_argument("--min-run-time", type=float, default=1.0,
-                        help="seconds of timed replicates per pass, after a warm-up; one call where a call is longer "
-                             "(default: 1)")
-    parser.add_argument("--chunk-size", type=int, default=None,
-                        help="chunk size of the chunk form (default: min(64, L) for each L)")
-    parser.add_argument("--variants", nargs="+", choices=benchmarking.LION_VARIANTS,
-                        default=list(benchmarking.LION_VARIANTS))
-    parser.add_argument("--modes", nargs="+", choices=ATTENTION_MODES, default=list(ATTENTION_MODES))
-    parser.add_argument("--max-seconds-per-case", type=float, default=60.0,
-                        help="skip a pass whose estimated warm-up + timed replicates take longer (default: 60)")
-    parser.add_argument("--max-memory-gib", type=float, default=0.8 * benchmarking.available_memory_gib(),
-                        help="skip a pass whose estimated peak memory is larger (default: 80%% of available memory)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch intra-op threads (default: torch's default, %(default)s here)")
-    for name in ("json", "md"):
-        parser.add_argument(f"--output-{name}", type=Path, default=Path(f"bench_out/attention.{name}"),
-                            help="(default: %(default)s)")
-    return parser.parse_args(argv)
+@dataclass
+class BenchArguments:
+    """The flags; each also as --with-dashes (e.g. --head-dim for --head_dim)."""
+
+    lengths: list[int] = field(default_factory=lambda: [2**p for p in range(7, 15)], metadata={
+        "help": "sequence lengths L (default: 128 ... 16384, powers of two)"})
+    batch: int = field(default=1, metadata={"help": "B (default: 1)"})
+    heads: int = field(default=12, metadata={"help": "H (default: 12)"})
+    head_dim: int = field(default=64, metadata={"help": "d, of queries, keys and values (default: 64)"})
+    min_run_time: float = field(default=1.0, metadata={
+        "help": "seconds of timed replicates per pass, after a warm-up; one call where a call is longer (default: 1)"})
+    chunk_size: int | None = field(default=None, metadata={
+        "help": "chunk size of the chunk form (default: min(64, L) for each L)"})
+    variants: list[str] = field(default_factory=lambda: list(benchmarking.LION_VARIANTS), metadata={
+        "help": "LION variants (default: all)", "choices": benchmarking.LION_VARIANTS})
+    modes: list[str] = field(default_factory=lambda: list(ATTENTION_MODES), metadata={
+        "help": "forms of LION attention (default: all)", "choices": ATTENTION_MODES})
+    max_seconds_per_case: float = field(default=60.0, metadata={
+        "help": "skip a pass whose estimated warm-up + timed replicates take longer (default: 60)"})
+    max_memory_gib: float = field(default_factory=lambda: 0.8 * benchmarking.available_memory_gib(), metadata={
+        "help": "skip a pass whose estimated peak memory is larger (default: 80%% of available memory)"})
+    threads: int = field(default_factory=torch.get_num_threads, metadata={
+        "help": "torch intra-op threads (default: torch's default, %(default)s here)"})
+    output_json: Path = field(default=Path("bench_out/attention.json"), metadata={"help": "(default: %(default)s)"})
+    output_md: Path = field(default=Path("bench_out/attention.md"), metadata={"help": "(default: %(default)s)"})
+
+
+def parse_args(argv=None) -> BenchArguments:
+    """BenchArguments from a list of strings, or sys.argv; exits with a usage error for a flag it does not know."""
+    parser = HfArgumentParser(BenchArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def main(argv=None):

@@ -8,11 +8,11 @@ form_agreement.json; conversion_results.json of convert_bert_to_lion.py; the sta
 conversion.json (every number), conversion.md (the tables, with the machine) and conversion.png.
 """
 
-from __future__ import annotations
-
-import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from transformers import HfArgumentParser
 
 from lion_bert.machine import machine_info
 
@@ -155,12 +155,26 @@ def plot(evidence: dict, path: Path):
     plt.close(figure)
 
 
+@dataclass
+class CollectArguments:
+    runs_dir: Path = field(metadata={"help": "the run folders of scripts/reproduce_conversion.sh"})
+    out_dir: Path = field(metadata={"help": "where conversion.{json,md,png} go; stage times are read from its logs/"})
+    setting: list[str] = field(default_factory=list, metadata={
+        "help": "a line for the settings (repeatable: --setting a --setting b)", "action": "extend"})
+
+
+def parse_args(argv=None) -> CollectArguments:
+    """CollectArguments from a list of strings, or sys.argv; exits with a usage error for a flag it does not know.
+    Each flag also takes dashes (--runs-dir); --setting adds to the earlier ones, each time it is given."""
+    parser = HfArgumentParser(CollectArguments, description=__doc__.split("\n\n")[0])
+    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs_dir", type=Path, required=True)
-    parser.add_argument("--out_dir", type=Path, required=True)
-    parser.add_argument("--setting", action="append", default=[], help="a line for the settings (repeatable)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     evidence = collect(args.runs_dir, args.out_dir / "logs", args.setting)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "conversion.json").write_text(json.dumps(evidence, indent=2) + "\n")

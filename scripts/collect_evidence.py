@@ -26,14 +26,15 @@ benchmarks/README.md) names the attention type they apply to and the largest gap
 the gaps in GAP_NAMES.
 """
 
-from __future__ import annotations
-
-import argparse
 import json
 import math
 import os
 import sys
+from argparse import RawDescriptionHelpFormatter
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from transformers import HfArgumentParser
 
 from lion_bert.benchmarking import LABELS as VARIANT_LABELS
 from lion_bert.benchmarking import LION_VARIANTS
@@ -313,20 +314,34 @@ def write(evidence: dict, out_dir) -> tuple[Path, Path]:
     return json_path, md_path
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs_dir", default="runs/evidence")
-    p.add_argument("--out_dir", default="results")
-    p.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting for the header (repeatable), e.g. --setting mlm_steps=600")
-    p.add_argument("--targets", default=str(DEFAULT_TARGETS),
-                   help="JSON file of the targets (format: benchmarks/README.md; default: "
-                        "benchmarks/evidence_targets.json of this checkout)")
-    args = p.parse_args(argv)
+@dataclass
+class EvidenceArguments:
+    runs_dir: str = field(default="runs/evidence", metadata={"help": "the run folders (see above)"})
+    out_dir: str = field(default="results", metadata={"help": "where evidence.json and evidence.md go"})
+    setting: list[str] = field(default_factory=list, metadata={
+        "help": "a setting for the header (repeatable: --setting a=1 --setting b=2), e.g. --setting mlm_steps=600",
+        "action": "extend", "metavar": "KEY=VALUE"})
+    targets: str = field(default=str(DEFAULT_TARGETS), metadata={
+        "help": "JSON file of the targets (format: benchmarks/README.md; default: benchmarks/evidence_targets.json "
+                "of this checkout)"})
+
+
+def parse_args(argv=None) -> tuple[EvidenceArguments, dict]:
+    """(EvidenceArguments, the targets of its --targets file) from a list of strings, or sys.argv; exits with a
+    usage error for a flag it does not know or a targets file `load_targets` refuses. Each flag also takes dashes
+    (--runs-dir); --setting adds to the earlier ones, each time it is given."""
+    parser = HfArgumentParser(EvidenceArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        targets = load_targets(args.targets)
+        return args, load_targets(args.targets)
     except (OSError, ValueError) as error:
-        p.error(f"--targets: {error}")
+        parser.error(f"--targets: {error}")
+
+
+def main(argv=None):
+    args, targets = parse_args(argv)
     settings = {}
     for item in args.setting:
         key, _, value = item.partition("=")

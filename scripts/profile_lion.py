@@ -8,11 +8,14 @@
 Each table lists the operators with the most self CPU time (summed over the profiled calls).
 """
 
-import argparse
+import sys
+from argparse import RawDescriptionHelpFormatter
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch.profiler import profile
+from transformers import HfArgumentParser
 
 from lion_bert.benchmarking import BERT, BERT_BASE_DIMS, LABELS, LION_VARIANTS, build_encoder, train_step
 from lion_bert.lion_attention import lion_attention, silu_norm
@@ -55,10 +58,27 @@ def profile_chunk_form(length=8192, heads=12, head_dim=64, calls=3):
     print_table(f"LION-S chunk form, inference, (1, {heads}, {length}, {head_dim}), {calls} calls", profiled)
 
 
+@dataclass
+class ProfileArguments:
+    what: str = field(metadata={"help": "train: one training step of each model; chunk: the LION-S chunk form "
+                                        "(also as the first word: profile_lion.py train)",
+                                "choices": ("train", "chunk")})
+
+
+def parse_args(argv=None) -> ProfileArguments:
+    """ProfileArguments from a list of strings, or sys.argv; a first word that is not a flag is --what's value."""
+    parser = HfArgumentParser(ProfileArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):
+        argv.insert(0, "--what")
+    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("train", "chunk"))
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     (profile_training_step if args.what == "train" else profile_chunk_form)()

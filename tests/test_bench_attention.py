@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from lion_bert import benchmarking
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_attention.py"
@@ -67,3 +69,15 @@ def test_skip_rule():
     plan = bench.plan_passes(args, "chunk", length, 0, lxl_bytes, 1e12, {}, {"forward": 4096})
     assert plan["forward"]["reason"] == "failed at L=4096"
     assert plan["forward_backward"]["reason"] == "forward skipped"
+
+
+def test_flags_parse_with_dashes_and_underscores(capsys):
+    bench = load_script()
+    dashed = bench.parse_args(["--head-dim", "8", "--min-run-time", "0.5", "--output-json", "a.json"])
+    underscored = bench.parse_args(["--head_dim", "8", "--min_run_time", "0.5", "--output_json", "a.json"])
+    assert dashed == underscored and (dashed.head_dim, dashed.min_run_time) == (8, 0.5)
+    assert dashed.output_json == Path("a.json") and dashed.lengths == [2**p for p in range(7, 15)]
+    assert bench.parse_args(["--variants", "lion_s", "lion_d"]).variants == ["lion_s", "lion_d"]
+    with pytest.raises(SystemExit) as exited:
+        bench.parse_args(["--variants", "lion_x"])
+    assert exited.value.code == 2 and "--variants" in capsys.readouterr().err

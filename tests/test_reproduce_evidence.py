@@ -189,3 +189,13 @@ def test_a_targets_file_it_cannot_use_is_refused(tmp_path, capsys, broken):
     with pytest.raises(SystemExit) as exited:
         collect_evidence.main(["--runs_dir", str(tmp_path), "--out_dir", str(tmp_path), "--targets", str(path)])
     assert exited.value.code == 2 and "--targets" in capsys.readouterr().err
+
+
+def test_flags_parse_with_dashes_and_underscores_and_settings_repeat():
+    dashed, targets = collect_evidence.parse_args(["--runs-dir", "r", "--out-dir", "o", "--setting", "a=1",
+                                                   "--setting", "b=2"])
+    underscored, _ = collect_evidence.parse_args(["--runs_dir", "r", "--out_dir", "o", "--setting", "a=1",
+                                                  "--setting", "b=2"])
+    assert dashed == underscored and (dashed.runs_dir, dashed.out_dir) == ("r", "o")
+    assert dashed.setting == ["a=1", "b=2"]  # every --setting is kept, not only the last
+    assert targets == collect_evidence.load_targets(collect_evidence.DEFAULT_TARGETS)
