@@ -66,9 +66,11 @@ class Case(NamedTuple):
         return {} if self.model == BERT else {"attention_mode": self.mode, "chunk_size": chunk_size}
 
     def resolved_chunk_size(self, built, length: int, chunk_size: int | None) -> int | None:
-        """The chunk size the model ``built`` runs for this case at L (its own choice when ``chunk_size`` is None);
-        None outside the chunk form."""
-        return built.resolve_attention_form(length, "chunk", chunk_size).chunk_size if self.mode == "chunk" else None
+        """The chunk (or recurrent block) size the model ``built`` runs for this case at L (its own choice when
+        ``chunk_size`` is None); None for the forms without chunks."""
+        if self.mode not in ("chunk", "recurrent"):
+            return None
+        return built.resolve_attention_form(length, self.mode, chunk_size).chunk_size
 
 
 def case_key(model: str, mode: str, feature_map: str = FIXED, compiled: bool = False) -> str:
@@ -228,10 +230,9 @@ def build_seconds(probes: dict, params: int) -> float:
 
 
 class BenchmarkPlan:
-    """What one run of scripts/benchmark.py measures and what each case should cost, from the script's options
-    ``args`` (an argparse.Namespace: layers, hidden, heads, intermediate, lengths, train_lengths, train_tokens,
-    repeats, threads, chunk_size, variants, modes, train_modes, feature_maps, compile, train_micro_batches,
-    skip_training, skip_inference, max_seconds_per_case, max_memory_gib). The runner sets ``probes`` ({key: probe}:
+    """What one run of scripts/benchmark.py measures and what each case should cost, from the script's parsed
+    arguments ``args`` (layers, hidden, heads, intermediate, lengths, train_lengths, train_tokens, repeats, threads,
+    chunk_size, variants, modes, train_modes, feature_maps, compile, train_micro_batches, skip_training, skip_inference, max_seconds_per_case, max_memory_gib). The runner sets ``probes`` ({key: probe}:
     "training/L/<case key>", "inference/<case key>", eager cases only) and ``matmul_rate`` (FLOP/s) once measured;
     every estimate reads them. A case is skipped when its estimate exceeds --max-seconds-per-case (inference only:
     training cases are what the targets measure) or --max-memory-gib; the skip reasons name those options. A

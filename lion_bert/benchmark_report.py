@@ -123,9 +123,12 @@ TARGET_DESCRIPTIONS = {  # str.format templates over the target's fields, label,
                         "in [{doubling_range[0]}, {doubling_range[1]}]) and model + growth <= {limit:g} GB "
                         "({limit_mib:.0f} MiB) at L = {length}, " + f"{BERT_BASE_DIMS['layers']}-layer base model",
     "chunk_flop_rate": "{label} chunk-form inference >= {limit:.0%} of the matmul FLOP rate for L >= {min_length}",
+    "recurrent_vs_chunk": "{label} recurrent-form inference within {limit:g}x the chunk form's time for L = "
+                          "{min_length} ... {max_length}",
 }
 TARGET_FIELDS = {"train_ratio": ("length",), "inference_speedup": ("length",),
-                 "recurrent_memory": ("length", "doubling_range"), "chunk_flop_rate": ("min_length",)}
+                 "recurrent_memory": ("length", "doubling_range"), "chunk_flop_rate": ("min_length",),
+                 "recurrent_vs_chunk": ("min_length", "max_length")}
 
 
 def load_targets(path):
@@ -213,8 +216,26 @@ def chunk_flop_rate(report, target, variant, limit):
     return {"value": worst["matmul_fraction"], "measured": measured, "met": worst["matmul_fraction"] >= limit}
 
 
+def recurrent_vs_chunk(report, target, variant, limit):
+    """The largest ratio of the recurrent form's inference time to the chunk form's, over the lengths in
+    [min_length, max_length] where both ran; "not measured" unless both ran at both ends."""
+    times = {}
+    for r in report["inference"]:
+        if (r["model"] == variant and r["mode"] in ("chunk", "recurrent") and r["status"] == "ok"
+                and target["min_length"] <= r["length"] <= target["max_length"] and selected(r, *selection(target))):
+            times.setdefault(r["length"], {})[r["mode"]] = r["ms"]
+    ratios = {length: pair["recurrent"] / pair["chunk"] for length, pair in sorted(times.items()) if len(pair) == 2}
+    if not {target["min_length"], target["max_length"]} <= set(ratios):
+        return {"note": f"chunk and recurrent forms not both measured at L = {target['min_length']} and "
+                        f"{target['max_length']}"}
+    worst = max(ratios, key=ratios.get)
+    measured = f"max {ratios[worst]:.2f}x (L = {worst}); " + ", ".join(f"{r:.2f}x" for r in ratios.values())
+    return {"value": ratios[worst], "measured": measured, "met": ratios[worst] <= limit}
+
+
 TARGET_MEASURES = {"train_ratio": train_ratio, "inference_speedup": inference_speedup,
-                   "recurrent_memory": recurrent_memory, "chunk_flop_rate": chunk_flop_rate}
+                   "recurrent_memory": recurrent_memory, "chunk_flop_rate": chunk_flop_rate,
+                   "recurrent_vs_chunk": recurrent_vs_chunk}
 
 
 def check_targets(report, targets):

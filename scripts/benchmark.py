@@ -66,24 +66,25 @@ progress line per case to stderr. With the package installed (``pip install -e .
         --train-lengths 64 --train-tokens 256 --repeats 1        # smoke run, seconds
 """
 
-import argparse
 import gc
 import statistics
 import sys
 import time
+from argparse import RawDescriptionHelpFormatter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import HfArgumentParser
 
 from lion_bert import benchmark_plan, benchmark_report, benchmarking
 from lion_bert.benchmark_plan import INFERENCE_WARMUP_TOKENS, TRAIN_WARMUP_DIVISOR, case_key, case_label
+from lion_bert.benchmarking import BERT_BASE_DIMS, FEATURE_MAP_CHOICES
 from lion_bert.lion_attention import ATTENTION_MODES
 from lion_bert.machine import machine_info
 
 # the fork server imports these once; every child starts from them (see lion_bert.benchmarking.child_context)
 CHILD_PRELOAD = ("lion_bert.modeling_lion_bert", "transformers.models.bert.modeling_bert")
-DEFAULT_LENGTHS = [2**p for p in range(9, 16)]  # 512 ... 32768
-DEFAULT_TRAIN_LENGTHS = [128, 512]
 DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "benchmarks" / "targets.json"
 LEARNING_RATE = 1e-5
 PROBE_WARMUP_TOKENS = 16  # a probe's warm-up runs on one sequence of this many tokens
@@ -398,65 +399,74 @@ class Benchmark(benchmark_plan.BenchmarkPlan):
 # ----------------------------------------------------------------------------------------------------------
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name, meaning in (("layers", "encoder layers"), ("hidden", "hidden size"), ("heads", "attention heads"),
-                          ("intermediate", "feed-forward size")):
-        parser.add_argument(f"--{name}", type=int, default=benchmarking.BERT_BASE_DIMS[name],
-                            help=f"{meaning} (default: %(default)s)")
-    parser.add_argument("--lengths", type=int, nargs="+", default=DEFAULT_LENGTHS,
-                        help="inference lengths L, batch 1 (default: 512 ... 32768, powers of two)")
-    parser.add_argument("--train-lengths", type=int, nargs="+", default=DEFAULT_TRAIN_LENGTHS,
-                        help="training lengths L (default: 128 512)")
-    parser.add_argument("--train-tokens", type=int, default=16384,
-                        help="tokens per training batch: batch = tokens // L (default: 16384)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per case, after one warm-up (default: 3)")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch intra-op threads (default: torch's default, %(default)s here)")
-    parser.add_argument("--chunk-size", type=int, default=None,
-                        help="chunk size of the chunk form (default: the model's choice, config.chunk_size)")
-    parser.add_argument("--variants", nargs="+", choices=benchmarking.LION_VARIANTS,
-                        default=list(benchmarking.LION_VARIANTS))
-    parser.add_argument("--modes", nargs="+", choices=ATTENTION_MODES, default=list(ATTENTION_MODES),
-                        help="LION forms measured at inference (default: all three)")
-    parser.add_argument("--train-modes", nargs="+", choices=ATTENTION_MODES, default=["parallel", "chunk"],
-                        help="LION forms timed in training (default: parallel chunk; add recurrent to time it too)")
-    extra_forms = benchmark_plan.extra_forms_text()
-    parser.add_argument("--feature-maps", nargs="+", choices=benchmarking.FEATURE_MAP_CHOICES,
-                        default=list(benchmarking.FEATURE_MAP_CHOICES),
-                        help=f"LION feature maps: fixed (each variant's own, in every form) and hedgehog (learned, in "
-                             f"{extra_forms}) (default: fixed hedgehog)")
-    parser.add_argument("--compile", action="store_true",
-                        help=f"also time BERT and the cases in {extra_forms} through torch.compile, beside eager "
-                             "(compile time reported apart; default: eager only)")
-    parser.add_argument("--train-micro-batches", type=int, default=None,
-                        help="split each training batch into this many micro-batches, gradients accumulated before "
-                             "the AdamW step (default: 1, or the fewest powers of two that fit --max-memory-gib)")
-    parser.add_argument("--skip-training", action="store_true", help="no training measurements")
-    parser.add_argument("--skip-inference", action="store_true", help="no inference measurements")
-    parser.add_argument("--max-seconds-per-case", type=float, default=300.0,
-                        help="skip an inference case whose estimated warm-up + repeats take longer; training "
-                             "cases are never skipped for time (default: 300)")
-    parser.add_argument("--max-memory-gib", type=float, default=0.8 * benchmarking.available_memory_gib(),
-                        help="skip a case whose estimated memory is larger, and limit each child's address space "
-                             "to it (default: 80%% of the available memory, %(default).1f here)")
-    parser.add_argument("--estimate-only", action="store_true",
-                        help="run the probes, print the estimated duration and the planned cases and skips, and "
-                             "exit without measuring or writing anything")
-    parser.add_argument("--targets", type=Path, default=DEFAULT_TARGETS,
-                        help="JSON file of the targets the report checks (format: benchmarks/README.md; default: "
-                             "benchmarks/targets.json of this checkout)")
-    parser.add_argument("--output-dir", type=Path, default=Path("bench_out"),
-                        help="where benchmark.json, benchmark.md and benchmark.png go (default: %(default)s)")
-    args = parser.parse_args(argv)
+@dataclass
+class BenchmarkArguments:
+    """The flags; each also as --with_underscores (e.g. --train_lengths for --train-lengths)."""
+
+    layers: int = field(default=BERT_BASE_DIMS["layers"], metadata={"help": "encoder layers (default: %(default)s)"})
+    hidden: int = field(default=BERT_BASE_DIMS["hidden"], metadata={"help": "hidden size (default: %(default)s)"})
+    heads: int = field(default=BERT_BASE_DIMS["heads"], metadata={"help": "attention heads (default: %(default)s)"})
+    intermediate: int = field(default=BERT_BASE_DIMS["intermediate"], metadata={
+        "help": "feed-forward size (default: %(default)s)"})
+    lengths: list[int] = field(default_factory=lambda: [2**p for p in range(9, 16)], metadata={
+        "help": "inference lengths L, batch 1 (default: 512 ... 32768, powers of two)"})
+    train_lengths: list[int] = field(default_factory=lambda: [128, 512], metadata={
+        "help": "training lengths L (default: 128 512)"})
+    train_tokens: int = field(default=16384, metadata={
+        "help": "tokens per training batch: batch = tokens // L (default: 16384)"})
+    repeats: int = field(default=3, metadata={"help": "timed runs per case, after one warm-up (default: 3)"})
+    threads: int = field(default_factory=torch.get_num_threads, metadata={
+        "help": "torch intra-op threads (default: torch's default, %(default)s here)"})
+    chunk_size: int | None = field(default=None, metadata={
+        "help": "chunk size of the chunk form and block size of the recurrent form (default: the model's choice, "
+                "config.chunk_size)"})
+    variants: list[str] = field(default_factory=lambda: list(benchmarking.LION_VARIANTS), metadata={
+        "help": "LION variants (default: all)", "choices": benchmarking.LION_VARIANTS})
+    modes: list[str] = field(default_factory=lambda: list(ATTENTION_MODES), metadata={
+        "help": "LION forms measured at inference (default: all three)", "choices": ATTENTION_MODES})
+    train_modes: list[str] = field(default_factory=lambda: ["parallel", "chunk"], metadata={"choices": ATTENTION_MODES,
+        "help": "LION forms timed in training (default: parallel chunk; add recurrent to time it too)"})
+    feature_maps: list[str] = field(default_factory=lambda: list(FEATURE_MAP_CHOICES), metadata={
+        "help": f"LION feature maps: fixed (each variant's own, in every form) and hedgehog (learned, in "
+                f"{benchmark_plan.extra_forms_text()}) (default: fixed hedgehog)", "choices": FEATURE_MAP_CHOICES})
+    compile: bool = field(default=False, metadata={
+        "help": f"also time BERT and the cases in {benchmark_plan.extra_forms_text()} through torch.compile, beside "
+                "eager (compile time reported apart; default: eager only)"})
+    train_micro_batches: int | None = field(default=None, metadata={
+        "help": "split each training batch into this many micro-batches, gradients accumulated before the AdamW "
+                "step (default: 1, or the fewest powers of two that fit --max-memory-gib)"})
+    skip_training: bool = field(default=False, metadata={"help": "no training measurements"})
+    skip_inference: bool = field(default=False, metadata={"help": "no inference measurements"})
+    max_seconds_per_case: float = field(default=300.0, metadata={
+        "help": "skip an inference case whose estimated warm-up + repeats take longer; training cases are never "
+                "skipped for time (default: 300)"})
+    max_memory_gib: float = field(default_factory=lambda: 0.8 * benchmarking.available_memory_gib(), metadata={
+        "help": "skip a case whose estimated memory is larger, and limit each child's address space to it "
+                "(default: 80%% of the available memory, %(default).1f here)"})
+    estimate_only: bool = field(default=False, metadata={
+        "help": "run the probes, print the estimated duration and the planned cases and skips, and exit without "
+                "measuring or writing anything"})
+    targets: Path = field(default=DEFAULT_TARGETS, metadata={
+        "help": "JSON file of the targets the report checks (format: benchmarks/README.md; default: "
+                "benchmarks/targets.json of this checkout)"})
+    output_dir: Path = field(default=Path("bench_out"), metadata={
+        "help": "where benchmark.json, benchmark.md and benchmark.png go (default: %(default)s)"})
+
+
+def parse_args(argv=None) -> BenchmarkArguments:
+    """BenchmarkArguments from a list of strings, or sys.argv, its ``targets`` the loaded targets file; exits with a
+    usage error naming the flag for a flag it does not know, a value out of range or a targets file it cannot use."""
+    parser = HfArgumentParser(BenchmarkArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.hidden % args.heads:
         parser.error(f"--hidden ({args.hidden}) must be a multiple of --heads ({args.heads})")
-    for name in ("layers", "hidden", "heads", "intermediate", "train_tokens", "repeats", "threads", "chunk_size",
-                 "train_micro_batches"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:  # None: the default of the last two
+    for name in ("layers", "hidden", "heads", "intermediate", "lengths", "train_lengths", "train_tokens", "repeats",
+                 "threads", "chunk_size", "train_micro_batches"):
+        value = getattr(args, name)  # None: the default of the last two
+        if value is not None and min(value if isinstance(value, list) else [value]) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if min(args.lengths + args.train_lengths) < 1:
-        parser.error("lengths must be positive")
     try:  # before any measurement: a run must not end in a file it cannot read
         args.targets = benchmark_report.load_targets(args.targets)
     except (OSError, ValueError) as error:

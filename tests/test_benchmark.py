@@ -76,7 +76,7 @@ def test_tiny_run_writes_every_case(tmp_path, targets_file):
         assert record["status"] == "ok", record
         assert record["ms"] > 0 and record["peak_rss_growth_mib"] >= 0 and record["matmul_fraction"] > 0
         assert (record["model"] == benchmarking.BERT) != ("speedup_vs_bert" in record)
-        assert (record["mode"] == "chunk") == (record["chunk_size"] is not None)
+        assert (record["mode"] in ("chunk", "recurrent")) == (record["chunk_size"] is not None)
     assert [row["length"] for row in report["best_vs_bert"]] == lengths
     assert all(set(row["variants"]) == set(benchmarking.LION_VARIANTS) for row in report["best_vs_bert"])
 
@@ -135,6 +135,32 @@ def test_feature_maps_default_to_both_and_compiling_is_opt_in(bench):
         "BERT (SDPA) compiled", "LION-LIT parallel compiled", "LION-D parallel compiled", "LION-S parallel compiled"]
     with pytest.raises(SystemExit):
         bench.parse_args(["--feature-maps", "elu"])
+
+
+def test_dashed_and_underscored_flags_parse_alike_and_bad_values_name_their_flag(bench, capsys):
+    flags = {"train-lengths": ["64", "128"], "train-tokens": ["256"], "chunk-size": ["32"], "train-modes": ["chunk"],
+             "feature-maps": ["fixed"], "train-micro-batches": ["2"], "max-seconds-per-case": ["10"],
+             "max-memory-gib": ["2"], "output-dir": ["out"], "estimate-only": [], "skip-training": [],
+             "skip-inference": []}
+    dashed, underscored = (vars(bench.parse_args([word for flag, values in flags.items() for word in
+                                                  (f"--{flag.replace('-', separator)}", *values)]))
+                           for separator in "-_")
+    assert dashed == underscored
+    defaults = vars(bench.parse_args([]))
+    assert all(dashed[flag.replace("-", "_")] != defaults[flag.replace("-", "_")] for flag in flags)
+    assert dashed["train_lengths"] == [64, 128] and dashed["estimate_only"] is True and dashed["compile"] is False
+    assert dashed["targets"] == benchmark_report.load_targets(bench.DEFAULT_TARGETS)  # loaded, not a path
+    # every command of the script's docstring parses
+    commands = bench.__doc__.replace("\\\n", " ").split("python scripts/benchmark.py")[1:]
+    assert len(commands) == 5
+    for command in commands:
+        bench.parse_args(command.split("#")[0].split())
+    for argv, message in ((["--hidden", "65", "--heads", "2"], "--hidden (65) must be a multiple of --heads (2)"),
+                          (["--train_lengths", "64", "0"], "--train-lengths must be positive"),
+                          (["--repeats", "0"], "--repeats must be positive"), (["--bogus"], "--bogus")):
+        with pytest.raises(SystemExit) as exited:
+            bench.parse_args(argv)
+        assert exited.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_the_default_targets_file_loads(bench):

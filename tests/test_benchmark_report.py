@@ -213,3 +213,29 @@ def test_markdown_puts_compiled_rows_beside_their_eager_twins():
         assert all(f"| {r['length']} | {r['label']} |" in markdown for r in report[phase])
     compiled_rows = sum(r["compiled"] for r in report["training"] + report["inference"])
     assert len(benchmark_report.compiled_table(report)) == compiled_rows
+
+
+def test_recurrent_vs_chunk_target():
+    """The recurrent form's time over the chunk form's, worst over the target's lengths (2x in the synthetic report)."""
+    report = synthetic_report(dict(benchmarking.BERT_BASE_DIMS), *SPEEDUPS[0], recurrent_growth=1000.0)
+    report["inference"] = [r for r in report["inference"]
+                           if not (r["model"] == "lion_d" and r["mode"] == "recurrent" and r["length"] == 32768)]
+    targets = {"source": "test", "targets": [
+        {"kind": "recurrent_vs_chunk", "min_length": 2048, "max_length": 16384, "limits": {"lion_lit": 2.5, "lion_s": 1.3}},
+        {"kind": "recurrent_vs_chunk", "min_length": 4096, "max_length": 32768, "limits": {"lion_d": 3.0}},
+    ]}
+    checked = {t["id"]: t for t in benchmark_report.check_targets(report, targets)}
+    assert checked["recurrent_vs_chunk_lion_lit"]["status"] == "met"
+    assert checked["recurrent_vs_chunk_lion_lit"]["measured"].startswith("max 2.00x (L = 2048); 2.00x, 2.00x")
+    assert checked["recurrent_vs_chunk_lion_s"]["status"] == "missed"
+    assert checked["recurrent_vs_chunk_lion_s"]["description"] == (
+        "LION-S recurrent-form inference within 1.3x the chunk form's time for L = 2048 ... 16384")
+    assert checked["recurrent_vs_chunk_lion_d"]["status"] == "not measured"  # no recurrent row at 32768
+
+
+def test_load_targets_knows_recurrent_vs_chunk(tmp_path):
+    path = tmp_path / "targets.json"
+    path.write_text('{"source": "test", "targets": [{"kind": "recurrent_vs_chunk", "min_length": 512, '
+                    '"limits": {"lion_s": 1.3}}]}')
+    with pytest.raises(ValueError, match="a recurrent_vs_chunk target lacks max_length"):
+        benchmark_report.load_targets(path)
