@@ -232,7 +232,8 @@ def build_seconds(probes: dict, params: int) -> float:
 class BenchmarkPlan:
     """What one run of scripts/benchmark.py measures and what each case should cost, from the script's parsed
     arguments ``args`` (layers, hidden, heads, intermediate, lengths, train_lengths, train_tokens, repeats, threads,
-    chunk_size, variants, modes, train_modes, feature_maps, compile, train_micro_batches, skip_training, skip_inference, max_seconds_per_case, max_memory_gib). The runner sets ``probes`` ({key: probe}:
+    chunk_size, variants, modes, train_modes, feature_maps, compile, train_micro_batches, skip_training,
+    skip_inference, max_seconds_per_case, max_memory_gib). The runner sets ``probes`` ({key: probe}:
     "training/L/<case key>", "inference/<case key>", eager cases only) and ``matmul_rate`` (FLOP/s) once measured;
     every estimate reads them. A case is skipped when its estimate exceeds --max-seconds-per-case (inference only:
     training cases are what the targets measure) or --max-memory-gib; the skip reasons name those options. A
