@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from transformers import HfArgumentParser
 
 from lion_bert import benchmarking
+from lion_bert.cli import parse_known_flags
 from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
 from lion_bert.lion_attention import ATTENTION_MODES, FEATURE_MAPS, lion_attention
 from lion_bert.machine import machine_info
@@ -356,9 +357,7 @@ class BenchArguments:
 def parse_args(argv=None) -> BenchArguments:
     """BenchArguments from a list of strings, or sys.argv; exits with a usage error for a flag it does not know."""
     parser = HfArgumentParser(BenchArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
-    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    (args,) = parse_known_flags(parser, argv)
     return args
 
 

@@ -80,6 +80,7 @@ from transformers import HfArgumentParser
 from lion_bert import benchmark_plan, benchmark_report, benchmarking
 from lion_bert.benchmark_plan import INFERENCE_WARMUP_TOKENS, TRAIN_WARMUP_DIVISOR, case_key, case_label
 from lion_bert.benchmarking import BERT_BASE_DIMS, FEATURE_MAP_CHOICES
+from lion_bert.cli import parse_known_flags
 from lion_bert.lion_attention import ATTENTION_MODES
 from lion_bert.machine import machine_info
 
@@ -457,9 +458,7 @@ def parse_args(argv=None) -> BenchmarkArguments:
     """BenchmarkArguments from a list of strings, or sys.argv, its ``targets`` the loaded targets file; exits with a
     usage error naming the flag for a flag it does not know, a value out of range or a targets file it cannot use."""
     parser = HfArgumentParser(BenchmarkArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
-    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    (args,) = parse_known_flags(parser, argv)
     if args.hidden % args.heads:
         parser.error(f"--hidden ({args.hidden}) must be a multiple of --heads ({args.heads})")
     for name in ("layers", "hidden", "heads", "intermediate", "lengths", "train_lengths", "train_tokens", "repeats",

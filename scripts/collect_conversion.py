@@ -14,6 +14,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from lion_bert.cli import parse_known_flags
 from lion_bert.machine import machine_info
 
 RECIPES = {  # recipe -> what was done
@@ -167,9 +168,7 @@ def parse_args(argv=None) -> CollectArguments:
     """CollectArguments from a list of strings, or sys.argv; exits with a usage error for a flag it does not know.
     Each flag also takes dashes (--runs-dir); --setting adds to the earlier ones, each time it is given."""
     parser = HfArgumentParser(CollectArguments, description=__doc__.split("\n\n")[0])
-    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    (args,) = parse_known_flags(parser, argv)
     return args
 
 

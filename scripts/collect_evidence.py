@@ -38,6 +38,7 @@ from transformers import HfArgumentParser
 
 from lion_bert.benchmarking import LABELS as VARIANT_LABELS
 from lion_bert.benchmarking import LION_VARIANTS
+from lion_bert.cli import parse_known_flags
 from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS
 from lion_bert.machine import machine_info
 
@@ -331,9 +332,7 @@ def parse_args(argv=None) -> tuple[EvidenceArguments, dict]:
     usage error for a flag it does not know or a targets file `load_targets` refuses. Each flag also takes dashes
     (--runs-dir); --setting adds to the earlier ones, each time it is given."""
     parser = HfArgumentParser(EvidenceArguments, description=__doc__, formatter_class=RawDescriptionHelpFormatter)
-    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    (args,) = parse_known_flags(parser, argv)
     try:
         return args, load_targets(args.targets)
     except (OSError, ValueError) as error:

@@ -18,6 +18,7 @@ from torch.profiler import profile
 from transformers import HfArgumentParser
 
 from lion_bert.benchmarking import BERT, BERT_BASE_DIMS, LABELS, LION_VARIANTS, build_encoder, train_step
+from lion_bert.cli import parse_known_flags
 from lion_bert.lion_attention import lion_attention, silu_norm
 
 TOP_OPERATORS = 12
@@ -71,9 +72,7 @@ def parse_args(argv=None) -> ProfileArguments:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
         argv.insert(0, "--what")
-    args, unknown = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    (args,) = parse_known_flags(parser, argv)
     return args
 
 
