@@ -5,8 +5,8 @@ task or MLM head when the checkpoint has them); LION's own parameters start fres
 per-head decay logits (LION-D) and the selective decay gate (LION-S). A converted model has no LayerNorm after its
 attention, as BERT has none, and LION-D and LION-S leave BERT's learned positions out
 (:func:`lion_bert.configuration_lion_bert.bert_config_to_lion`). A model that is to be distilled also gets
-``CONVERSION_DEFAULTS``: the learned Hedgehog feature map, which distillation (:mod:`lion_bert.distillation`) brings
-closest to the softmax attention.
+``CONVERSION_DEFAULTS``: the learned Hedgehog feature map with 128 logits per head, which distillation
+(:mod:`lion_bert.distillation`) brings closest to the softmax attention.
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ HEADS = {
 LION_PARAMETER = re.compile(
     r"(^|\.)attention\.self\.(gate|decay_logits|attn_norm|query_feature_map|key_feature_map)(\.|$)"
 )
-# config settings of a LION model converted to be distilled, unless the caller sets them
-CONVERSION_DEFAULTS = {"feature_map": "hedgehog"}
+# config settings of a LION model converted to be distilled, unless the caller sets them: the Hedgehog map with 128
+# logits (256 features) per head, whatever the head size; more features than the head has dimensions let the linear
+# attention come closer to the softmax rows it learns (results/conversion-task-teacher)
+CONVERSION_DEFAULTS = {"feature_map": "hedgehog", "feature_map_size": 128}
 
 
 @dataclass

@@ -17,6 +17,8 @@
 #
 #   scripts/reproduce_conversion.sh           # full run: results/conversion/, logs in results/conversion/logs/
 #   scripts/reproduce_conversion.sh --quick   # the same pipeline with a few steps per run, into runs/conversion-quick/
+#   scripts/reproduce_conversion.sh --task-teacher-only   # steps 1, 2 and 5 alone, the variants of 2 in two lanes,
+#       into results/conversion-task-teacher/ (a finished softmax run in runs/conversion-task-teacher/ is reused)
 #
 # Environment overrides: PYTHON (default python3), SEED (default 42).
 set -euo pipefail
@@ -25,11 +27,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
 SEED=${SEED:-42}
 MODE=full
+TASK_TEACHER_ONLY=false
 for arg in "$@"; do
     case "$arg" in
         --quick) MODE=quick ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
-        *) echo "error: unknown argument $arg (use --quick or nothing)" >&2; exit 2 ;;
+        --task-teacher-only) TASK_TEACHER_ONLY=true ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) echo "error: unknown argument $arg (use --quick, --task-teacher-only or nothing)" >&2; exit 2 ;;
     esac
 done
 
@@ -54,6 +58,10 @@ else
     LOGGING_STEPS=1
 fi
 VARIANTS=(lion_s lion_d lion_lit)
+if [[ $TASK_TEACHER_ONLY == true ]]; then
+    RESULTS_DIR=$RESULTS_DIR-task-teacher
+    RUNS_DIR=$RUNS_DIR-task-teacher
+fi
 
 LOG_DIR="$RESULTS_DIR/logs"
 mkdir -p "$LOG_DIR" "$RUNS_DIR"
@@ -109,19 +117,42 @@ convert_lane() {
     wait "$lion_s_pid" && wait "$lion_d_pid"
 }
 
+task_teacher_lanes() {  # the softmax run (reused when finished), then the variants of step 2 in two lanes
+    if [[ ! -f "$RUNS_DIR/stsb-softmax/eval_results.json" ]]; then
+        glue stsb-softmax --attention_type softmax --eval_attention_mode parallel
+    fi
+    local variant pids=() lane
+    for lane in "${VARIANTS[0]} ${VARIANTS[2]}" "${VARIANTS[1]}"; do
+        (for variant in $lane; do
+            glue "stsb-teacher-$variant" --attention_type "$variant" --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
+        done) & pids+=($!)
+    done
+    local status=0
+    for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+    return "$status"
+}
+
 echo "=== reproduce_conversion.sh ($MODE): seed $SEED; logs in $LOG_DIR, runs in $RUNS_DIR" >&2
-rm -f "$LOG_DIR"/*.time.json
-teacher_lane & TEACHER=$!
-convert_lane & CONVERT=$!
 STATUS=0
-wait "$TEACHER" || STATUS=$?
-wait "$CONVERT" || STATUS=$?
+if [[ $TASK_TEACHER_ONLY == true ]]; then
+    find "$LOG_DIR" -name '*.time.json' ! -name 'stsb-softmax.time.json' -delete  # a reused softmax run keeps its time
+    task_teacher_lanes || STATUS=$?
+else
+    rm -f "$LOG_DIR"/*.time.json
+    teacher_lane & TEACHER=$!
+    convert_lane & CONVERT=$!
+    wait "$TEACHER" || STATUS=$?
+    wait "$CONVERT" || STATUS=$?
+fi
+CONVERT_SETTING=(--setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16")
+[[ $TASK_TEACHER_ONLY == true ]] && CONVERT_SETTING=()
 OMP_NUM_THREADS=2 run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" \
     --out_dir "$RESULTS_DIR" --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
     --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128" \
-    --setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16" \
+    "${CONVERT_SETTING[@]}" \
     --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5" \
-    --setting "two lanes side by side, one torch thread each"
+    --setting "two lanes side by side, one torch thread each" \
+    --setting "conversion defaults=$("$PYTHON" -c 'from lion_bert.conversion import CONVERSION_DEFAULTS; print(CONVERSION_DEFAULTS)')"
 cat "$RESULTS_DIR/conversion.md"
 echo "=== [$(elapsed)] all done (exit status $STATUS): $RESULTS_DIR/conversion.md" >&2
 exit "$STATUS"
