@@ -15,7 +15,8 @@ from lion_bert import (
     LionGenerationConfig,
 )
 
-from test_robustness import FORMS, HEADS, VARIANTS, VOCAB, perturbed, tiny
+from model_classes import FORMS, HEAD_CLASSES, VARIANTS
+from test_robustness import VOCAB, perturbed, tiny
 
 
 def _inputs(model_class):
@@ -43,7 +44,7 @@ def _build(model_class, variant, **overrides):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("model_class", HEADS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("model_class", HEAD_CLASSES, ids=lambda c: c.__name__)
 def test_save_load_is_bit_identical_in_every_form(tmp_path, model_class, variant):
     model = _build(model_class, variant)
     model.generation_config = LionGenerationConfig(attention_mode="recurrent", chunk_size=5)
