@@ -450,39 +450,40 @@ def _chunk_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     return _normalise(out.flatten(2, 3)[:, :, :length], scaled, eps)
 
 
-def _block_read_and_update(q, k, v, log_decays, direction, state):
+def _block_read_and_update(q, k, v, key_decays, query_decays, log_total, direction, state):
     """One block's read of the state carried into it and the state it carries on, for one direction (0: forward,
-    1: backward). q, k: (batch, heads, 1, c, d); v: (batch, heads, 1, c, dv); log_decays: the block's
-    ``_chunk_log_decays``; state: (batch, heads, 1, d, dv) or None before the first block. Returns the read
-    (batch, heads, 1, c, dv) (None without a state) and the next state."""
-    _, keys, queries, total = log_decays
-    read = None if state is None else (q * torch.exp(queries[..., direction, None])) @ state
-    update = (k * torch.exp(keys[..., direction, None])).transpose(-1, -2) @ v
-    state = update if state is None else torch.exp(total) * state + update
+    1: backward). q, k: (batch, heads, 1, c, d); v: (batch, heads, 1, c, dv); key_decays, query_decays, log_total:
+    the block's ``_chunk_log_decays`` beside its mask; state: (batch, heads, 1, d, dv) or None before the first
+    block. Returns the read (batch, heads, 1, c, dv) (None without a state) and the next state."""
+    read = None if state is None else (q * torch.exp(query_decays[..., direction, None])) @ state
+    update = (k * torch.exp(key_decays[..., direction, None])).transpose(-1, -2) @ v
+    state = update if state is None else torch.exp(log_total) * state + update
     return read, state
 
 
 def _recurrent_form(q, k, v, log_lambda, chunk_size, scaled, eps):
     # the chunk form's arithmetic, one block of chunk_size tokens at a time: a Python loop over L / C blocks (not
-    # over tokens) carries one state per direction, so beyond the output only one block's C x C scores and one
-    # state are ever alive; the blocks run forward, then backward, each adding the read of its direction
+    # over tokens) carries one state per direction, so beyond the output only one block's C x C scores and mask and
+    # one state are ever alive (the backward pass keeps each block's O(C) decays only); the blocks run forward, then
+    # backward, each adding the read of its direction
     batch, heads, length, _ = q.shape
     if log_lambda is None:
         log_lambda = q.new_zeros(heads)
     block = min(chunk_size, length)
     v = _with_ones_column(v, scaled)
-    starts = range(0, length, block)
-    pieces = [tuple(t[:, :, None, start:start + block] for t in (q, k, v)) for start in starts]
-    decays = [_chunk_log_decays(log_lambda if log_lambda.dim() == 1 else log_lambda[..., start:start + block],
-                                1, piece[0].shape[-2], 0) for start, piece in zip(starts, pieces)]
-    parts, state = [], None
-    for (q_block, k_block, v_block), log_decays in zip(pieces, decays):
-        read, state = _block_read_and_update(q_block, k_block, v_block, log_decays, 0, state)
-        out = ((q_block @ k_block.transpose(-1, -2)) * torch.exp(log_decays[0])) @ v_block
+    pieces, decays, parts, state = [], [], [], None
+    for start in range(0, length, block):
+        q_block, k_block, v_block = (t[:, :, None, start:start + block] for t in (q, k, v))
+        block_lambda = log_lambda if log_lambda.dim() == 1 else log_lambda[..., start:start + block]
+        log_mask, *block_decays = _chunk_log_decays(block_lambda, 1, q_block.shape[-2], 0)
+        read, state = _block_read_and_update(q_block, k_block, v_block, *block_decays, 0, state)
+        out = ((q_block @ k_block.transpose(-1, -2)) * torch.exp(log_mask)) @ v_block
         parts.append(out if read is None else out + read)
+        pieces.append((q_block, k_block, v_block))
+        decays.append(block_decays)
     state = None
     for index in reversed(range(len(pieces))):
-        read, state = _block_read_and_update(*pieces[index], decays[index], 1, state)
+        read, state = _block_read_and_update(*pieces[index], *decays[index], 1, state)
         if read is not None:
             parts[index] = parts[index] + read
     return _normalise(torch.cat(parts, dim=-2).flatten(2, 3), scaled, eps)
