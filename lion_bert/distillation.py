@@ -9,7 +9,10 @@ teacher); :func:`train_stage` runs one:
   layer's LION attention is computed from the hidden states the *teacher* feeds that layer and compared with the
   teacher's softmax attention: KL divergence between the attention rows (``"kl"``), squared error of the attention
   outputs (``"mse"``), or both. Only the learned feature maps and LION's own parameters (decays, attention
-  LayerNorm) are trained (``STAGE_PARAMETERS``); every BERT weight stays.
+  LayerNorm) are trained (``STAGE_PARAMETERS``); every BERT weight stays. Before it trains, each head's decay
+  (LION-D, and the average decay of LION-S's gate) starts where the teacher's rows point (:func:`fit_decays`): the
+  decay lambda whose rows lambda^|i-j| best explain that head's softmax rows. A local head starts local and a head
+  that looks across the whole input starts with lambda near 1, rather than at a spread that ignores the teacher.
 * ``"model"`` (model distillation): free-running. Every hidden state of the student is compared with the
   teacher's (squared error relative to the teacher's mean square, so that every layer counts alike) and, when both
   models have a task head, the teacher's logits are soft targets next to the labels (:class:`DistillationTrainer`).
@@ -32,7 +35,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import SAFE_WEIGHTS_NAME
 
-from .modeling_lion_bert import AttentionForm
+from .modeling_lion_bert import DECAY_KINDS, AttentionForm
 
 
 ATTENTION_LOSSES = ("kl", "mse", "kl+mse")
@@ -44,6 +47,10 @@ STAGE_PARAMETERS: dict[str, re.Pattern] = {
     "model": re.compile(r""),
 }
 _TINY = 1e-12  # floor of a probability before its log: a LION weight can round to 0 where softmax's is ~0 too
+# the decays fit_decays chooses from: 1 - lambda from 1/2 to 2^-14 in quarter octaves (ranges of ~2 to ~16,000
+# tokens; the upper end is "no decay" at any length a BERT was trained on)
+DECAY_CANDIDATES = 1.0 - torch.exp2(-torch.arange(4, 57, dtype=torch.float64) / 4)
+DECAY_FIT_EXAMPLES = 256  # training examples whose teacher attention fit_decays reads
 
 
 def attention_kl(teacher_weights: torch.Tensor, student_weights: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
@@ -112,6 +119,54 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     student = F.log_softmax(student_logits / temperature, dim=-1)
     teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
     return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * temperature**2
+
+
+def decay_fit_losses(teacher_weights: torch.Tensor, query_mask: torch.Tensor, log_decays: torch.Tensor) -> torch.Tensor:
+    """For each candidate decay: the cross-entropy of each head's teacher rows against the pure-decay rows
+    lambda^|i-j| (normalised over the real keys), summed over the real query rows.
+
+    teacher_weights: (batch, heads, length, length); query_mask: (batch, length) bool, True for real tokens;
+    log_decays: (candidates,), log(lambda) < 0. Returns (candidates, heads), in nats."""
+    length = query_mask.shape[1]
+    positions = torch.arange(length, device=teacher_weights.device)
+    distance = (positions[:, None] - positions[None, :]).abs().to(teacher_weights.dtype)  # (length, length)
+    # a large finite bias rather than -inf: a padded key has teacher weight 0, and 0 * -inf would be NaN
+    key_bias = (~query_mask)[:, None, None, :].to(teacher_weights.dtype) * -1e9  # (batch, 1, 1, length)
+    rows = query_mask[:, None, :].to(teacher_weights.dtype)  # (batch, 1, length)
+    losses = []
+    for log_decay in log_decays.to(teacher_weights.dtype):
+        log_rows = (distance * log_decay + key_bias).log_softmax(-1)  # (batch, 1, length, length)
+        cross_entropy = -(teacher_weights * log_rows).sum(-1)  # (batch, heads, length)
+        losses.append((cross_entropy * rows).sum((0, 2)))
+    return torch.stack(losses)
+
+
+@torch.no_grad()
+def fit_decays(student: nn.Module, teacher: nn.Module, batches) -> list[list[float]] | None:
+    """Start each LION head's decay where the teacher's attention points: the candidate of ``DECAY_CANDIDATES``
+    whose pure-decay rows lambda^|i-j| have the least cross-entropy against that head's softmax rows over
+    `batches` (dicts of model inputs with an attention_mask; labels are ignored). LION-D gets it as its decay,
+    LION-S as the bias of its gate (the decay of an average token).
+
+    Returns the chosen decays, (layers, heads) as lists, or None (and changes nothing) when the student's attention
+    has no decay."""
+    attentions = self_attentions(student)
+    parameters = [DECAY_KINDS[attention.decay_kind].head_logits(attention) for attention in attentions]
+    if any(parameter is None for parameter in parameters):
+        return None
+    log_decays = DECAY_CANDIDATES.log()
+    totals = 0.0
+    for batch in batches:
+        batch = {key: value for key, value in batch.items() if key != "labels"}
+        mask = batch["attention_mask"].bool()
+        weights = teacher.base_model(**batch, output_attentions=True).attentions
+        totals = totals + torch.stack([decay_fit_losses(w.double(), mask, log_decays) for w in weights])
+    if isinstance(totals, float):
+        raise ValueError("fit_decays needs at least one batch.")
+    decays = DECAY_CANDIDATES[totals.argmin(1)]  # (layers, heads)
+    for parameter, layer_decays in zip(parameters, decays):
+        parameter.copy_(torch.log(layer_decays / (1.0 - layer_decays)))
+    return decays.tolist()
 
 
 class AttentionTransfer(nn.Module):
@@ -211,12 +266,13 @@ class DistillationTrainer(Trainer):
 def train_stage(student: nn.Module, teacher: nn.Module, stage: str, args: TrainingArguments, train_dataset,
                 eval_dataset=None, attention_loss: str = "kl", **trainer_kwargs) -> tuple[Trainer, dict]:
     """Run one conversion stage on `student` (in place): select the parameters it trains, train it with a Trainer
-    (the "attention" stage trains an `AttentionTransfer`, the "model" stage is a `DistillationTrainer`), resuming
+    (the "attention" stage starts the decays at `fit_decays` on the first ``DECAY_FIT_EXAMPLES`` training examples,
+    then trains an `AttentionTransfer`; the "model" stage is a `DistillationTrainer`), resuming
     from the newest checkpoint in `args.output_dir` when there is one, and give every parameter back its gradient.
 
     `trainer_kwargs` go to the Trainer (data_collator, ...). Returns the trainer and its metrics: Trainer's train
-    metrics and, with an `eval_dataset` (no labels), the held-out stage loss before (``eval_loss_before``) and after
-    (``eval_loss``) training."""
+    metrics, the attention stage's ``fitted_decays`` and, with an `eval_dataset` (no labels), the held-out stage loss
+    before (``eval_loss_before``, after the decay fit) and after (``eval_loss``) training."""
     if stage not in DISTILLATION_STAGES:
         raise ValueError(f"`stage` must be one of {DISTILLATION_STAGES}, got {stage!r}.")
     trained = select_trained_parameters(student, stage)
@@ -227,6 +283,9 @@ def train_stage(student: nn.Module, teacher: nn.Module, stage: str, args: Traini
     else:
         trainer = DistillationTrainer(model=student, teacher=teacher, **common)
     metrics = {"trained_parameters": trained}
+    if stage == "attention":  # a resumed stage loads its checkpoint's decays over these
+        fit_examples = train_dataset.select(range(min(DECAY_FIT_EXAMPLES, len(train_dataset))))
+        metrics["fitted_decays"] = fit_decays(student, teacher, trainer.get_eval_dataloader(fit_examples))
     if eval_dataset is not None:
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
     checkpoint = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
@@ -267,11 +326,15 @@ def layer_errors(student: nn.Module, teacher: nn.Module, batches) -> dict[str, l
 __all__ = [
     "ATTENTION_LOSSES",
     "AttentionTransfer",
+    "DECAY_CANDIDATES",
+    "DECAY_FIT_EXAMPLES",
     "DISTILLATION_STAGES",
     "DistillationTrainer",
     "STAGE_PARAMETERS",
     "attention_kl",
     "attention_transfer_losses",
+    "decay_fit_losses",
+    "fit_decays",
     "hidden_state_losses",
     "layer_errors",
     "relative_mse",

@@ -93,10 +93,13 @@ class LionBertDecayGate(nn.Linear):
 
 class DecayKind(NamedTuple):
     """How one decay kind registers its parameters on a self-attention module and computes log(lambda) from the
-    layer input: None (no decay), (heads,) or (batch, heads, length). Initial values: `_init_weights`."""
+    layer input: None (no decay), (heads,) or (batch, heads, length). Initial values: `_init_weights`.
+    `head_logits` gives the parameter that sets each head's decay logit for an average token, (heads,), or None:
+    what conversion initialises from the softmax teacher."""
 
     build: Callable[[nn.Module, LionBertConfig], None]
     log_lambda: Callable[[nn.Module, torch.Tensor], torch.Tensor | None]
+    head_logits: Callable[[nn.Module], nn.Parameter | None]
 
 
 def _build_nothing(module, config):
@@ -112,10 +115,16 @@ def _build_selective(module, config):
 
 
 DECAY_KINDS: dict[str, DecayKind] = {
-    "none": DecayKind(_build_nothing, lambda module, hidden_states: None),
-    "per_head": DecayKind(_build_per_head, lambda module, hidden_states: F.logsigmoid(module.decay_logits)),
+    "none": DecayKind(_build_nothing, lambda module, hidden_states: None, lambda module: None),
+    "per_head": DecayKind(
+        _build_per_head,
+        lambda module, hidden_states: F.logsigmoid(module.decay_logits),
+        lambda module: module.decay_logits,
+    ),
     "selective": DecayKind(
-        _build_selective, lambda module, hidden_states: F.logsigmoid(module.gate(hidden_states)).transpose(1, 2)
+        _build_selective,
+        lambda module, hidden_states: F.logsigmoid(module.gate(hidden_states)).transpose(1, 2),
+        lambda module: module.gate.bias,  # the weight adds each token's share around it
     ),
 }
 

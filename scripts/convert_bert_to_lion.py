@@ -11,8 +11,9 @@
 Every BERT weight is kept; LION's own parameters (learned Hedgehog feature maps, decays) start fresh. Then two
 stages against the frozen softmax model, each a 🤗 Trainer run (lion_bert.distillation):
 
-1. attention transfer: layer by layer, teacher-forced, the LION attention rows learn the softmax rows (KL); only
-   the feature maps and decays train (learning rate 1e-2);
+1. attention transfer: each decay starts where the teacher's attention rows point (lion_bert.distillation.
+   fit_decays), then layer by layer, teacher-forced, the LION attention rows learn the softmax rows (KL); only the
+   feature maps and decays train (learning rate 1e-2);
 2. model distillation: free-running, every hidden state learns the teacher's; every weight trains (1e-4).
 
 Data: sentence pairs and paragraphs of the embedded Wikipedia sample (gensim; whole articles held out for the
@@ -282,7 +283,8 @@ def _card_description(results, base_model) -> str:
         stage = results["stages"]["attention"]
         after = results["errors_after_attention"]
         parts.append(f"attention transfer ({stage['steps']} steps, learning rate {stage['learning_rate']:g}, only the "
-                     "feature maps and decays trained), mean attention KL per row "
+                     "feature maps and decays trained, the decays starting from a fit to the softmax rows), mean "
+                     "attention KL per row "
                      f"{_mean(results['errors_before']['attention_kl']):.3f} -> {_mean(after['attention_kl']):.3f};")
     if "model" in results["stages"]:
         stage = results["stages"]["model"]

@@ -18,9 +18,11 @@
 #   scripts/reproduce_conversion.sh           # full run: results/conversion/, logs in results/conversion/logs/
 #   scripts/reproduce_conversion.sh --quick   # the same pipeline with a few steps per run, into runs/conversion-quick/
 #   scripts/reproduce_conversion.sh --task-teacher-only   # steps 1, 2 and 5 alone, the variants of 2 in two lanes,
-#       into results/conversion-task-teacher/ (a finished softmax run in runs/conversion-task-teacher/ is reused)
+#       into results/conversion-task-teacher/ (a finished softmax run in runs/conversion-task-teacher/ is reused, and
+#       so are the finished runs of variants left out of VARIANTS)
+#   scripts/reproduce_conversion.sh --task-free-only      # step 3 alone (one thread), into results/conversion-task-free/
 #
-# Environment overrides: PYTHON (default python3), SEED (default 42).
+# Environment overrides: PYTHON (default python3), SEED (default 42), VARIANTS (default "lion_s lion_d lion_lit").
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,12 +30,15 @@ PYTHON=${PYTHON:-python3}
 SEED=${SEED:-42}
 MODE=full
 TASK_TEACHER_ONLY=false
+TASK_FREE_ONLY=false
 for arg in "$@"; do
     case "$arg" in
         --quick) MODE=quick ;;
         --task-teacher-only) TASK_TEACHER_ONLY=true ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
-        *) echo "error: unknown argument $arg (use --quick, --task-teacher-only or nothing)" >&2; exit 2 ;;
+        --task-free-only) TASK_FREE_ONLY=true ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        *) echo "error: unknown argument $arg (use --quick, --task-teacher-only, --task-free-only or nothing)" >&2
+           exit 2 ;;
     esac
 done
 
@@ -57,10 +62,15 @@ else
     RUNS_DIR=runs/conversion-quick
     LOGGING_STEPS=1
 fi
-VARIANTS=(lion_s lion_d lion_lit)
-if [[ $TASK_TEACHER_ONLY == true ]]; then
+read -r -a VARIANTS <<< "${VARIANTS:-lion_s lion_d lion_lit}"
+if [[ $TASK_TEACHER_ONLY == true && $TASK_FREE_ONLY == true ]]; then
+    echo "error: --task-teacher-only and --task-free-only exclude each other (neither runs both)" >&2; exit 2
+elif [[ $TASK_TEACHER_ONLY == true ]]; then
     RESULTS_DIR=$RESULTS_DIR-task-teacher
     RUNS_DIR=$RUNS_DIR-task-teacher
+elif [[ $TASK_FREE_ONLY == true ]]; then
+    RESULTS_DIR=$RESULTS_DIR-task-free
+    RUNS_DIR=$RUNS_DIR-task-free
 fi
 
 LOG_DIR="$RESULTS_DIR/logs"
@@ -102,11 +112,14 @@ teacher_lane() {
         glue "stsb-teacher-$variant" --attention_type "$variant" --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
     done
 }
-convert_lane() {
+convert_step() {  # step 3
     run_stage convert-lion_s "$PYTHON" scripts/convert_bert_to_lion.py --attention_type lion_s \
         --attention_transfer_steps "$TRANSFER_STEPS" --distillation_steps "$DISTILLATION_STEPS" --seed "$SEED" \
         --logging_steps "$LOGGING_STEPS" "${CONVERT_FLAGS[@]}" --overwrite_output_dir \
         --output_dir "$RUNS_DIR/convert-lion_s"
+}
+convert_lane() {
+    convert_step
     while [[ ! -f "$RUNS_DIR/stsb-softmax/eval_results.json" ]]; do  # the teacher of step 4
         [[ -f "$LOG_DIR/stsb-softmax.time.json" ]] && { echo "error: the softmax run failed" >&2; return 1; }
         sleep 10
@@ -121,10 +134,11 @@ task_teacher_lanes() {  # the softmax run (reused when finished), then the varia
     if [[ ! -f "$RUNS_DIR/stsb-softmax/eval_results.json" ]]; then
         glue stsb-softmax --attention_type softmax --eval_attention_mode parallel
     fi
-    local variant pids=() lane
-    for lane in "${VARIANTS[0]} ${VARIANTS[2]}" "${VARIANTS[1]}"; do
-        (for variant in $lane; do
-            glue "stsb-teacher-$variant" --attention_type "$variant" --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
+    local index pids=() lane
+    for lane in 0 1; do  # lane 0 runs VARIANTS 0, 2, ...; lane 1 runs 1, 3, ...
+        (for ((index = lane; index < ${#VARIANTS[@]}; index += 2)); do
+            glue "stsb-teacher-${VARIANTS[index]}" --attention_type "${VARIANTS[index]}" \
+                --teacher_model_name_or_path "$RUNS_DIR/stsb-softmax"
         done) & pids+=($!)
     done
     local status=0
@@ -135,8 +149,11 @@ task_teacher_lanes() {  # the softmax run (reused when finished), then the varia
 echo "=== reproduce_conversion.sh ($MODE): seed $SEED; logs in $LOG_DIR, runs in $RUNS_DIR" >&2
 STATUS=0
 if [[ $TASK_TEACHER_ONLY == true ]]; then
-    find "$LOG_DIR" -name '*.time.json' ! -name 'stsb-softmax.time.json' -delete  # a reused softmax run keeps its time
+    for variant in "${VARIANTS[@]}"; do rm -f "$LOG_DIR/stsb-teacher-$variant.time.json"; done  # reused runs keep theirs
     task_teacher_lanes || STATUS=$?
+elif [[ $TASK_FREE_ONLY == true ]]; then
+    rm -f "$LOG_DIR"/*.time.json
+    convert_step || STATUS=$?  # one thread, as in the full run's convert lane
 else
     rm -f "$LOG_DIR"/*.time.json
     teacher_lane & TEACHER=$!
@@ -145,13 +162,16 @@ else
     wait "$CONVERT" || STATUS=$?
 fi
 CONVERT_SETTING=(--setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16")
+TASK_SETTINGS=(
+    --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128"
+    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5"
+)
+LANES_SETTING=(--setting "two lanes side by side, one torch thread each")
 [[ $TASK_TEACHER_ONLY == true ]] && CONVERT_SETTING=()
+[[ $TASK_FREE_ONLY == true ]] && TASK_SETTINGS=() && LANES_SETTING=(--setting "one torch thread")
 OMP_NUM_THREADS=2 run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" \
     --out_dir "$RESULTS_DIR" --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
-    --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128" \
-    "${CONVERT_SETTING[@]}" \
-    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5" \
-    --setting "two lanes side by side, one torch thread each" \
+    "${TASK_SETTINGS[@]}" "${CONVERT_SETTING[@]}" "${LANES_SETTING[@]}" \
     --setting "conversion defaults=$("$PYTHON" -c 'from lion_bert.conversion import CONVERSION_DEFAULTS; print(CONVERSION_DEFAULTS)')"
 cat "$RESULTS_DIR/conversion.md"
 echo "=== [$(elapsed)] all done (exit status $STATUS): $RESULTS_DIR/conversion.md" >&2

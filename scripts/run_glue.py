@@ -390,8 +390,11 @@ def transfer_attention(model, teacher, distillation_args, training_args, train_d
         max_steps=distillation_args.attention_transfer_steps,
         learning_rate=distillation_args.attention_transfer_learning_rate, save_strategy="no", eval_strategy="no",
         load_best_model_at_end=False, push_to_hub=False)
-    train_stage(model, teacher, "attention", stage_args, train_dataset.remove_columns("labels"),
-                data_collator=data_collator)
+    _, metrics = train_stage(model, teacher, "attention", stage_args, train_dataset.remove_columns("labels"),
+                             data_collator=data_collator)
+    if metrics["fitted_decays"] is not None:
+        logger.info("Decays fitted to the teacher's attention, per layer and head: %s",
+                    [[round(decay, 5) for decay in layer] for layer in metrics["fitted_decays"]])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -489,7 +492,8 @@ def describe_run(info) -> str:
     if info.get("teacher"):
         how += (f" by the task-teacher recipe: the softmax model fine-tuned with the same arguments (the teacher, "
                 f"whose scores the results show beside this model's), converted to {info['attention_type']} with "
-                f"learned feature maps, its attention transferred, then trained on the labels and the teacher's "
+                f"learned feature maps and decays fitted to the teacher's attention, its attention transferred, then "
+                f"trained on the labels and the teacher's "
                 f"hidden states and predictions (label weight {info['label_weight']})")
     agreement = info.get("form_agreement")
     if agreement:

@@ -12,10 +12,13 @@ from transformers import DataCollatorWithPadding, TrainingArguments
 from lion_bert import LionBertForSequenceClassification, LionBertModel
 from lion_bert.conversion import CONVERSION_DEFAULTS, convert
 from lion_bert.distillation import (
+    DECAY_CANDIDATES,
     AttentionTransfer,
     DistillationTrainer,
     attention_kl,
     attention_transfer_losses,
+    decay_fit_losses,
+    fit_decays,
     hidden_state_losses,
     relative_mse,
     select_trained_parameters,
@@ -94,6 +97,54 @@ def test_attention_stage_selects_only_what_lion_adds(tiny_config):
         select_trained_parameters(lit, "attention")
 
 
+def _pure_decay_rows(decays, mask):
+    """(batch, heads, length, length) rows lambda_h^|i-j| over the real keys of `mask` (batch, length)."""
+    positions = torch.arange(mask.shape[1], dtype=torch.float64)
+    distance = (positions[:, None] - positions[None, :]).abs()
+    logits = distance * decays.log()[:, None, None]  # (heads, length, length)
+    return logits[None].masked_fill(~mask[:, None, None, :], float("-inf")).softmax(-1)
+
+
+def test_decay_fit_recovers_the_decay_that_made_the_rows():
+    """Rows made from pure decays (one per head, with a padded batch row) have their least cross-entropy at exactly
+    those decays, among all candidates; the loss is finite although padded keys have weight 0."""
+    chosen = torch.tensor([3, 20, 41, 52])
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 25:] = False
+    rows = _pure_decay_rows(DECAY_CANDIDATES[chosen], mask)
+    losses = decay_fit_losses(rows, mask, DECAY_CANDIDATES.log())
+    assert losses.shape == (len(DECAY_CANDIDATES), 4) and torch.isfinite(losses).all()
+    assert torch.equal(losses.argmin(0), chosen)
+
+
+@pytest.mark.parametrize("attention_type", ["lion_d", "lion_s", "lion_lit"])
+def test_fit_decays_sets_each_head_from_the_teacher(tiny_config, attention_type):
+    """A teacher whose heads all attend uniformly (zero query weights) is best explained by the slowest candidate
+    decay: LION-D gets it as its decays, LION-S as its gate bias; LION-LIT, with no decay, is left unchanged."""
+    teacher = LionBertModel(tiny_config(attention_type="softmax")).eval()
+    for layer in teacher.encoder.layer:
+        torch.nn.init.zeros_(layer.attention.self.query.weight)
+        torch.nn.init.zeros_(layer.attention.self.query.bias)
+    student = LionBertModel(tiny_config(attention_type=attention_type, feature_map="hedgehog"))
+    before = {name: p.detach().clone() for name, p in student.named_parameters()}
+    mask = torch.ones(3, 17, dtype=torch.long)
+    mask[2, 9:] = 0
+    batches = [{"input_ids": torch.randint(0, 99, (3, 17)), "attention_mask": mask, "labels": torch.zeros(3)}]
+    decays = fit_decays(student, teacher, batches)
+    changed = {name for name, p in student.named_parameters() if not torch.equal(p, before[name])}
+    if attention_type == "lion_lit":
+        assert decays is None and not changed
+        return
+    heads = student.config.num_attention_heads
+    assert decays == [[DECAY_CANDIDATES[-1].item()] * heads] * student.config.num_hidden_layers
+    expected = {"lion_d": "decay_logits", "lion_s": "gate.bias"}[attention_type]
+    assert changed and all(name.endswith(expected) for name in changed)
+    logits = [p for name, p in student.named_parameters() if name.endswith(expected)]
+    assert torch.allclose(torch.sigmoid(torch.stack(logits).double()), DECAY_CANDIDATES[-1].expand(2, heads))
+    with pytest.raises(ValueError, match="at least one batch"):
+        fit_decays(student, teacher, [])
+
+
 def _pairs_dataset(tokenizer, n=24, labels=True):
     words = "the cat sat on a mat while dogs ran in the park and birds sang".split()
     rows = {"sentence1": [" ".join(words[i % 7: i % 7 + 5]) for i in range(n)],
@@ -126,6 +177,13 @@ def test_stages_on_minilm_lower_their_loss_and_train_what_they_say(tmp_path, min
     _, metrics = train_stage(student, teacher, "attention", _arguments(tmp_path, "attention"), unlabelled,
                              unlabelled, data_collator=collator)
     assert math.isfinite(metrics["eval_loss"]) and metrics["eval_loss"] < 0.8 * metrics["eval_loss_before"]
+    layers, heads = student.config.num_hidden_layers, student.config.num_attention_heads
+    if attention_type == "lion_lit":
+        assert metrics["fitted_decays"] is None
+    else:  # every fitted decay is a candidate, and MiniLM's heads do not all look alike
+        decays = torch.tensor(metrics["fitted_decays"], dtype=torch.float64)
+        assert decays.shape == (layers, heads) and torch.isin(decays, DECAY_CANDIDATES).all()
+        assert len(decays.unique()) > 3
     changed = {name for name, p in student.named_parameters() if not torch.equal(p, before[name])}
     assert changed and all("feature_map" in name or "gate" in name or "decay_logits" in name for name in changed)
     assert all(p.requires_grad for p in student.parameters())  # given back after the stage
