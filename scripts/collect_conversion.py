@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Tables and a plot of scripts/reproduce_conversion.sh: does conversion keep BERT's quality on STS-B?
+"""Tables and plots of scripts/reproduce_conversion.sh: does conversion keep BERT's quality on STS-B?
 
     python scripts/collect_conversion.py --runs_dir runs/conversion --out_dir results/conversion
 
 Reads the run folders (🤗's result files of run_glue.py: eval_results.json, predict_results.json, train_results.json,
 form_agreement.json; conversion_results.json of convert_bert_to_lion.py; the stage times in OUT_DIR/logs) and writes
-conversion.json (every number), conversion.md (the tables, with the machine) and conversion.png.
+conversion.json (every number), conversion.md (the tables, with the machine), conversion.png (the fine-tuned runs'
+test scores, when there are any) and conversion_layers.png (a task-free conversion's per-layer errors, when there is
+one).
 """
 
 import json
@@ -92,12 +94,10 @@ def _f(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def to_markdown(evidence: dict) -> str:
+def _fine_tune_lines(evidence: dict) -> list[str]:
+    """The softmax baseline and the table of fine-tuned runs, as markdown lines."""
     softmax = evidence["softmax"] or {}
-    lines = ["# Converting all-MiniLM-L6-v2 to LION: STS-B", "",
-             "Produced by `scripts/reproduce_conversion.sh` (every number: `conversion.json`). Settings: "
-             + "; ".join(evidence["settings"]) + ".", "",
-             f"Softmax baseline (the BERT fine-tuned with the same recipe, and the task teacher): Spearman "
+    lines = ["", f"Softmax baseline (the BERT fine-tuned with the same recipe, and the task teacher): Spearman "
              f"{_f(softmax.get('dev_spearman'))} on the validation set, {_f(softmax.get('test_spearman'))} on the test "
              "set. Gap = softmax minus the model, in points (positive = worse than softmax).", "",
              *[f"- {recipe}: {text}" for recipe, text in RECIPES.items()], "",
@@ -110,6 +110,15 @@ def to_markdown(evidence: dict) -> str:
         lines.append(f"| {VARIANTS[row['variant']]} | {row['recipe']} | {_f(row['dev_spearman'])} | "
                      f"{_f(row['test_spearman'])} | {_f(row['dev_gap_points'], 2)} | {_f(row['test_gap_points'], 2)} "
                      f"| {forms} |")
+    return lines
+
+
+def to_markdown(evidence: dict) -> str:
+    lines = ["# Converting all-MiniLM-L6-v2 to LION: STS-B", "",
+             "Produced by `scripts/reproduce_conversion.sh` (every number: `conversion.json`). Settings: "
+             + "; ".join(evidence["settings"]) + "."]
+    if evidence["runs"] or evidence["softmax"]:
+        lines += _fine_tune_lines(evidence)
     if evidence["conversions"]:
         lines += ["", "## The distilled conversion alone (no task data)", "",
                   "| model | zero-shot STS-B dev Spearman (softmax) | attention KL per row, mean over layers | "
@@ -128,6 +137,33 @@ def to_markdown(evidence: dict) -> str:
     lines += ["", f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['torch_threads']} torch threads, "
                   f"torch {machine['torch']}, transformers {machine['transformers']}, Python {machine['python']}.", ""]
     return "\n".join(lines)
+
+
+def plot_layers(evidence: dict, path: Path):
+    """Per layer, before and after the task-free conversion: the teacher-forced attention KL and the free-running
+    hidden-state error, one line per converted variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, (key, label) in zip(axes, [("attention_kl", "attention KL per row (nats)"),
+                                         ("hidden_error", "hidden-state relative error")]):
+        for variant, entry in evidence["conversions"].items():
+            for when, style in (("before", ":"), ("after", "-")):
+                values = entry[f"{key}_{when}"]
+                if values:
+                    axis.plot(range(1, len(values) + 1), values, style, marker="o",
+                              label=f"{VARIANTS[variant]}, {when} distillation")
+        axis.set_yscale("log")
+        axis.set_xlabel("layer")
+        axis.set_ylabel(label)
+        axis.legend(fontsize=8)
+    figure.suptitle("Converted without a task: fidelity to the softmax model on held-out Wikipedia")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def plot(evidence: dict, path: Path):
@@ -159,7 +195,7 @@ def plot(evidence: dict, path: Path):
 @dataclass
 class CollectArguments:
     runs_dir: Path = field(metadata={"help": "the run folders of scripts/reproduce_conversion.sh"})
-    out_dir: Path = field(metadata={"help": "where conversion.{json,md,png} go; stage times are read from its logs/"})
+    out_dir: Path = field(metadata={"help": "where conversion.json, .md and the plots go; stage times are read from its logs/"})
     setting: list[str] = field(default_factory=list, metadata={
         "help": "a line for the settings (repeatable: --setting a --setting b)", "action": "extend"})
 
@@ -178,7 +214,10 @@ def main(argv=None):
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "conversion.json").write_text(json.dumps(evidence, indent=2) + "\n")
     (args.out_dir / "conversion.md").write_text(to_markdown(evidence))
-    plot(evidence, args.out_dir / "conversion.png")
+    if evidence["runs"]:
+        plot(evidence, args.out_dir / "conversion.png")
+    if evidence["conversions"]:
+        plot_layers(evidence, args.out_dir / "conversion_layers.png")
     print(to_markdown(evidence))
     return evidence
 
