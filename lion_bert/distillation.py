@@ -155,17 +155,18 @@ def fit_decays(student: nn.Module, teacher: nn.Module, batches) -> list[list[flo
     if any(parameter is None for parameter in parameters):
         return None
     log_decays = DECAY_CANDIDATES.log()
-    totals = 0.0
+    totals = None  # (layers, candidates, heads), summed over the batches
     for batch in batches:
         batch = {key: value for key, value in batch.items() if key != "labels"}
         mask = batch["attention_mask"].bool()
         weights = teacher.base_model(**batch, output_attentions=True).attentions
-        totals = totals + torch.stack([decay_fit_losses(w.double(), mask, log_decays) for w in weights])
-    if isinstance(totals, float):
+        losses = torch.stack([decay_fit_losses(w.double(), mask, log_decays) for w in weights])
+        totals = losses if totals is None else totals + losses
+    if totals is None:
         raise ValueError("fit_decays needs at least one batch.")
     decays = DECAY_CANDIDATES[totals.argmin(1)]  # (layers, heads)
     for parameter, layer_decays in zip(parameters, decays):
-        parameter.copy_(torch.log(layer_decays / (1.0 - layer_decays)))
+        parameter.copy_(torch.logit(layer_decays))
     return decays.tolist()
 
 
@@ -271,7 +272,7 @@ def train_stage(student: nn.Module, teacher: nn.Module, stage: str, args: Traini
     from the newest checkpoint in `args.output_dir` when there is one, and give every parameter back its gradient.
 
     `trainer_kwargs` go to the Trainer (data_collator, ...). Returns the trainer and its metrics: Trainer's train
-    metrics, the attention stage's ``fitted_decays`` and, with an `eval_dataset` (no labels), the held-out stage loss
+    metrics, the attention stage's ``fitted_decays`` (unless it resumes from a checkpoint) and, with an `eval_dataset` (no labels), the held-out stage loss
     before (``eval_loss_before``, after the decay fit) and after (``eval_loss``) training."""
     if stage not in DISTILLATION_STAGES:
         raise ValueError(f"`stage` must be one of {DISTILLATION_STAGES}, got {stage!r}.")
@@ -283,12 +284,12 @@ def train_stage(student: nn.Module, teacher: nn.Module, stage: str, args: Traini
     else:
         trainer = DistillationTrainer(model=student, teacher=teacher, **common)
     metrics = {"trained_parameters": trained}
-    if stage == "attention":  # a resumed stage loads its checkpoint's decays over these
+    checkpoint = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+    if stage == "attention" and checkpoint is None:  # a resumed stage takes its checkpoint's decays instead
         fit_examples = train_dataset.select(range(min(DECAY_FIT_EXAMPLES, len(train_dataset))))
         metrics["fitted_decays"] = fit_decays(student, teacher, trainer.get_eval_dataloader(fit_examples))
     if eval_dataset is not None:
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
-    checkpoint = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
     if checkpoint is not None and 0 < args.max_steps <= TrainerState.load_from_json(
             os.path.join(checkpoint, TRAINER_STATE_NAME)).global_step:
         # the stage had finished: take its weights (resuming at the last step in mid-epoch, Trainer trains one more)

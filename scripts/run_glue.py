@@ -392,7 +392,7 @@ def transfer_attention(model, teacher, distillation_args, training_args, train_d
         load_best_model_at_end=False, push_to_hub=False)
     _, metrics = train_stage(model, teacher, "attention", stage_args, train_dataset.remove_columns("labels"),
                              data_collator=data_collator)
-    if metrics["fitted_decays"] is not None:
+    if metrics.get("fitted_decays") is not None:
         logger.info("Decays fitted to the teacher's attention, per layer and head: %s",
                     [[round(decay, 5) for decay in layer] for layer in metrics["fitted_decays"]])
 
