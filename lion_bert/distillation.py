@@ -272,8 +272,9 @@ def train_stage(student: nn.Module, teacher: nn.Module, stage: str, args: Traini
     from the newest checkpoint in `args.output_dir` when there is one, and give every parameter back its gradient.
 
     `trainer_kwargs` go to the Trainer (data_collator, ...). Returns the trainer and its metrics: Trainer's train
-    metrics, the attention stage's ``fitted_decays`` (unless it resumes from a checkpoint) and, with an `eval_dataset` (no labels), the held-out stage loss
-    before (``eval_loss_before``, after the decay fit) and after (``eval_loss``) training."""
+    metrics, the attention stage's ``fitted_decays`` (unless it resumes from a checkpoint) and, with an
+    `eval_dataset` (no labels), the held-out stage loss before (``eval_loss_before``, after the decay fit) and after
+    (``eval_loss``) training."""
     if stage not in DISTILLATION_STAGES:
         raise ValueError(f"`stage` must be one of {DISTILLATION_STAGES}, got {stage!r}.")
     trained = select_trained_parameters(student, stage)

@@ -14,10 +14,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 from transformers import HfArgumentParser
 
 from lion_bert.cli import parse_known_flags
 from lion_bert.machine import machine_info
+
+matplotlib.use("Agg")  # files only, on machines without a display
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 RECIPES = {  # recipe -> what was done
     "default": "run_glue.py's default for a BERT and a LION attention type (the task teacher): attention transfer "
@@ -142,11 +146,6 @@ def to_markdown(evidence: dict) -> str:
 def plot_layers(evidence: dict, path: Path):
     """Per layer, before and after the task-free conversion: the teacher-forced attention KL and the free-running
     hidden-state error, one line per converted variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, (key, label) in zip(axes, [("attention_kl", "attention KL per row (nats)"),
                                          ("hidden_error", "hidden-state relative error")]):
@@ -167,11 +166,6 @@ def plot_layers(evidence: dict, path: Path):
 
 
 def plot(evidence: dict, path: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     recipes = [r for r in RECIPES if any(row["recipe"] == r for row in evidence["runs"])]
     figure, axis = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / max(len(recipes), 1)
@@ -195,7 +189,8 @@ def plot(evidence: dict, path: Path):
 @dataclass
 class CollectArguments:
     runs_dir: Path = field(metadata={"help": "the run folders of scripts/reproduce_conversion.sh"})
-    out_dir: Path = field(metadata={"help": "where conversion.json, .md and the plots go; stage times are read from its logs/"})
+    out_dir: Path = field(metadata={
+        "help": "where conversion.json, .md and the plots go; stage times are read from its logs/"})
     setting: list[str] = field(default_factory=list, metadata={
         "help": "a line for the settings (repeatable: --setting a --setting b)", "action": "extend"})
 
