@@ -72,8 +72,9 @@ def hedgehog(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch
 
     Returns:
         ``(batch, heads, length, 2 * size)``: positive features, each half summing to 1, so every score q . k lies in
-        (0, 2] and no denominator can vanish. The softmax over the features is exp(z) up to a per-token factor: for
-        queries it cancels in LION's normalisation; for keys it is part of what the map learns.
+        (0, 2] and no denominator can vanish. Each half is exp(z), or exp(-z), up to a per-token factor of its own.
+        LION's normalisation cancels only a factor common to both halves, so for queries the ratio of the two
+        factors weighs the halves against each other; for keys both factors are part of what the map learns.
     """
     z = torch.matmul(x, weight) + bias[:, None, :]  # (heads, head_dim, size) broadcasts over the batch
     # both softmaxes in one call over a (..., 2, size) stack: the same values, one copy of z where negating and
