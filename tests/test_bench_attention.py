@@ -73,9 +73,12 @@ def test_skip_rule():
 
 def test_flags_parse_with_dashes_and_underscores(capsys):
     bench = load_script()
-    dashed = bench.parse_args(["--head-dim", "8", "--min-run-time", "0.5", "--output-json", "a.json"])
-    underscored = bench.parse_args(["--head_dim", "8", "--min_run_time", "0.5", "--output_json", "a.json"])
-    assert dashed == underscored and (dashed.head_dim, dashed.min_run_time) == (8, 0.5)
+    # the memory budget is given: its default samples free memory at each parse, so two parses can differ
+    dashed = bench.parse_args(["--head-dim", "8", "--min-run-time", "0.5", "--output-json", "a.json",
+                               "--max-memory-gib", "3"])
+    underscored = bench.parse_args(["--head_dim", "8", "--min_run_time", "0.5", "--output_json", "a.json",
+                                    "--max_memory_gib", "3"])
+    assert dashed == underscored and (dashed.head_dim, dashed.min_run_time, dashed.max_memory_gib) == (8, 0.5, 3.0)
     assert dashed.output_json == Path("a.json") and dashed.lengths == [2**p for p in range(7, 15)]
     assert bench.parse_args(["--variants", "lion_s", "lion_d"]).variants == ["lion_s", "lion_d"]
     with pytest.raises(SystemExit) as exited:
