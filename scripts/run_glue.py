@@ -197,6 +197,9 @@ class DistillationArguments:
     attention_transfer_learning_rate: float = field(default=1e-2, metadata={"help": "Its peak learning rate."})
     distillation_label_weight: float = field(default=0.5, metadata={
         "help": "Weight of the label loss; the teacher's hidden states and predictions take the rest."})
+    student_attention_dropout: float = field(default=0.0, metadata={
+        "help": "Attention dropout of the LION student (the teacher keeps the checkpoint's). Default 0: the teacher's "
+                "targets already regularise it, and without dropout it trains in the fused parallel form."})
 
     def __post_init__(self):
         if self.attention_transfer_steps < 0:
@@ -206,6 +209,9 @@ class DistillationArguments:
                              f"{self.attention_transfer_learning_rate}.")
         if not 0.0 <= self.distillation_label_weight <= 1.0:
             raise ValueError(f"--distillation_label_weight must lie in [0, 1], got {self.distillation_label_weight}.")
+        if not 0.0 <= self.student_attention_dropout < 1.0:
+            raise ValueError("--student_attention_dropout must lie in [0, 1), got "
+                             f"{self.student_attention_dropout}.")
 
 
 def parse_args(args=None):
@@ -369,12 +375,13 @@ def prepare_teacher(distillation_args, config, source, model_args, trainer_kwarg
     return teacher.eval(), teacher_dir
 
 
-def student_from_teacher(teacher, config):
+def student_from_teacher(teacher, config, attention_dropout):
     """The teacher's weights (classifier included) in a LION model of `config`'s variant, with the conversion
-    defaults (learned feature maps) where the run left them open; LION's own parameters start at their initial
-    values."""
+    defaults (learned feature maps) where the run left them open and `attention_dropout` as its attention dropout;
+    LION's own parameters start at their initial values."""
     fields = {key: value for key, value in CONVERSION_DEFAULTS.items() if getattr(config, key) is None}
-    student = LionBertForSequenceClassification(LionBertConfig.from_dict(config.to_dict(), **fields))
+    student = LionBertForSequenceClassification(LionBertConfig.from_dict(
+        config.to_dict(), **fields, attention_probs_dropout_prob=attention_dropout))
     missing, _ = student.load_state_dict(teacher.state_dict(), strict=False)  # unexpected: dropped positions
     unexplained = [name for name in missing if not LION_PARAMETER.search(name)]
     if unexplained:
@@ -606,7 +613,7 @@ def main(args=None) -> dict:
     teacher = teacher_dir = None
     if distill:
         teacher, teacher_dir = prepare_teacher(distillation_args, config, source, model_args, trainer_kwargs)
-        model = student_from_teacher(teacher, config)
+        model = student_from_teacher(teacher, config, distillation_args.student_attention_dropout)
         if distillation_args.attention_transfer_steps and last_checkpoint is None:
             transfer_attention(model, teacher, distillation_args, training_args, train_dataset, data_collator)
         trainer = DistillationTrainer(model=model, teacher=teacher,

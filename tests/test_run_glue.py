@@ -145,9 +145,11 @@ def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path,
     ])  # fmt: skip
     # a BERT converted to LION and trained gets the task-teacher recipe by default: the softmax model fine-tuned
     # with the same arguments into OUTPUT_DIR/teacher, then distilled into the LION model; its scores are reported
-    assert json.loads((out / "teacher" / "config.json").read_text())["attention_type"] == "softmax"
+    teacher_config = json.loads((out / "teacher" / "config.json").read_text())
+    assert teacher_config["attention_type"] == "softmax" and teacher_config["attention_probs_dropout_prob"] == 0.1
     config = assert_hub_ready(out, "lion_s")
     assert config["feature_map"] == "hedgehog" and len(config["id2label"]) == 1
+    assert config["attention_probs_dropout_prob"] == 0.0  # the student trains without attention dropout by default
     assert config["problem_type"] == "regression"
     evaluation = check_hf_result_files(out, ["pearson", "spearmanr"], eval_samples=16)
     assert results == json.loads((out / "all_results.json").read_text())
@@ -194,7 +196,7 @@ def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffi
         "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_d", "--task_name", "rte",
         "--train_file", str(train), "--validation_file", str(dev), "--test_file", str(test),
         "--do_train", "--do_eval", "--do_predict", "--eval_attention_mode", "chunk", "--chunk_size", "4",
-        "--output_dir", str(out), *TINY, "--attention_transfer_steps", "2",
+        "--output_dir", str(out), *TINY, "--attention_transfer_steps", "2", "--student_attention_dropout", "0.2",
         *(["--pad_to_max_length", "--max_seq_length", "32"] if suffix == ".tsv" else []),
     ])  # fmt: skip
     check_hf_result_files(out, ["accuracy"], eval_samples=12)
@@ -202,6 +204,7 @@ def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffi
     config = assert_hub_ready(out, "lion_d")
     assert config["id2label"] == {"0": "entailment", "1": "not_entailment"}
     assert config["feature_map"] == "hedgehog"  # distilled from its teacher (the default for a converted BERT)
+    assert config["attention_probs_dropout_prob"] == 0.2
     lines = (out / "predict_results_rte.txt").read_text().splitlines()
     assert len(lines) == 7 and all(line.split("\t")[1] in ("entailment", "not_entailment") for line in lines[1:])
     # the test file is labelled, so it is scored too
@@ -342,12 +345,14 @@ def bad_input_cases(tmp_path, tiny_lion_classifier_dir):
         "missing labels": (["--task_name", "stsb", "--train_file", str(holes)], r"1 row\(s\) of the train data have no label"),
         "bad config override": (["--config_overrides", "hidden_size=30", "--task_name", "rte", "--train_file",
                                  str(good)], r"(?s)--config_overrides 'hidden_size=30'.*must be a multiple"),
+        "bad student dropout": (["--student_attention_dropout", "1"], r"--student_attention_dropout must lie in"),
     }  # fmt: skip
 
 
 BAD_CASES = ["unknown task", "missing columns", "label ids out of range", "unknown label names", "empty file",
              "empty json file", "header only", "missing file", "head does not fit", "offline task without files",
-             "bad attention type", "regression labels", "missing labels", "bad config override"]  # fmt: skip
+             "bad attention type", "regression labels", "missing labels", "bad config override",
+             "bad student dropout"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
