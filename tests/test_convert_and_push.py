@@ -25,6 +25,7 @@ from lion_bert import LionBertConfig  # noqa: E402
 from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS  # noqa: E402
 from lion_bert.conversion import LION_PARAMETER, convert  # noqa: E402
 from lion_bert.data import MINILM_HUB_ID  # noqa: E402
+from lion_bert.modeling_lion_bert import LionBertSelfAttention  # noqa: E402
 
 
 CODE_FILES = {"configuration_lion_bert.py", "modeling_lion_bert.py", "lion_attention.py", "tokenization_lion_bert.py"}
@@ -102,17 +103,27 @@ def test_plain_conversion_initialises_exactly_lion_parameters(tmp_path, minilm_d
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attention_type", ["lion_s", "lion_d", "lion_lit"])
-def test_distilled_conversion(tmp_path, minilm_dir, attention_type, capsys):
+def test_distilled_conversion(tmp_path, minilm_dir, attention_type, capsys, monkeypatch):
     """The default: learned feature maps, attention transfer then model distillation on the embedded Wikipedia
     sample; both stages lower their held-out loss, and the card and results say what was done and kept."""
     out = tmp_path / attention_type
+    dropouts, train_stage = [], convert_bert_to_lion.train_stage
+
+    def recording_dropout(model, *args, **kwargs):
+        dropouts.append({module.dropout.p for module in model.modules() if isinstance(module, LionBertSelfAttention)})
+        return train_stage(model, *args, **kwargs)
+
+    monkeypatch.setattr(convert_bert_to_lion, "train_stage", recording_dropout)
     results = convert_bert_to_lion.main(["--attention_type", attention_type, "--output_dir", str(out),
                                          *TINY_DISTILLATION])
+    # both stages train without attention dropout; the folder keeps the BERT's 0.1 for whoever fine-tunes it
+    assert dropouts == [{0.0}, {0.0}] and results["student_attention_dropout"] == 0.0
     own = HEDGEHOG | LION_OWN[attention_type]
     assert {n for n in load_file(str(out / "model.safetensors")) if LION_PARAMETER.search(n)} == \
         _expected_lion_names(attention_type, own=own)
     config = json.loads((out / "config.json").read_text())
     assert config["feature_map"] == "hedgehog" and config["attention_layer_norm"] is False
+    assert config["attention_probs_dropout_prob"] == 0.1
     for stage in ("attention", "model"):
         metrics = results["stages"][stage]
         assert metrics["eval_loss"] < metrics["eval_loss_before"], stage
@@ -126,6 +137,7 @@ def test_distilled_conversion(tmp_path, minilm_dir, attention_type, capsys):
     assert json.loads((out / "conversion_results.json").read_text()) == json.loads(json.dumps(results))
     card = (out / "README.md").read_text()
     assert "attention transfer (6 steps" in card and "model distillation (4 steps" in card
+    assert "attention dropout 0 while distilled" in card
     assert f"{sts['teacher']:.4f}" in card and "checkpoints" not in os.listdir(out)
     assert "Stage attention: held-out loss" in capsys.readouterr().out
     from lion_bert import LionBertModel
@@ -179,6 +191,7 @@ def test_conversion_refuses_bad_input_before_any_work(tmp_path):
                                    str(tmp_path / "o")])
     for flags, message in [(["--distillation_steps", "-1"], "--distillation_steps must be >= 0"),
                            (["--attention_transfer_learning_rate", "0"], "must be positive"),
+                           (["--student_attention_dropout", "-0.1"], "--student_attention_dropout must lie in"),
                            (["--attention_type", "softmax"], "nothing to distill"),
                            (["--train_file", str(tmp_path / "missing.txt")], "does not exist")]:
         with pytest.raises(ValueError, match=message):
