@@ -17,7 +17,8 @@ With no arguments it runs the offline quickstart: the real all-MiniLM-L6-v2 (a 6
 A BERT checkpoint with a LION ``--attention_type`` gets the task-teacher recipe by default (Hedgehog's "finetuned
 conversion"): the softmax model is fine-tuned first (into ``OUTPUT_DIR/teacher``), converted to LION with learned
 feature maps, its attention is transferred, and the LION model trains on the labels and on the teacher's hidden
-states and predictions. ``--distill_from_teacher false`` fine-tunes the plain conversion instead.
+states and predictions (without attention dropout: ``--student_attention_dropout``). ``--distill_from_teacher false``
+fine-tunes the plain conversion instead.
 
     python scripts/run_glue.py --model_name_or_path bert-base-uncased --attention_type lion_d \\
         --task_name mrpc --do_train --do_eval --num_train_epochs 3 --output_dir runs/mrpc-lion-d
@@ -501,7 +502,8 @@ def describe_run(info) -> str:
                 f"whose scores the results show beside this model's), converted to {info['attention_type']} with "
                 f"learned feature maps and decays fitted to the teacher's attention, its attention transferred, then "
                 f"trained on the labels and the teacher's "
-                f"hidden states and predictions (label weight {info['label_weight']})")
+                f"hidden states and predictions (label weight {info['label_weight']}, attention dropout "
+                f"{info['student_attention_dropout']:g})")
     agreement = info.get("form_agreement")
     if agreement:
         how += (f". The {agreement['forms'][0]} and {agreement['forms'][1]} forms "
@@ -672,7 +674,7 @@ def main(args=None) -> dict:
         {"type": GLUE_HUB_DATASET, "name": f"GLUE {spec.task_name.upper()}", "config": spec.task_name}
     info = {"dataset": data_source, "attention_type": trainer.model.config.attention_type, "trained": train_metrics,
             "form_agreement": agreement, "label_weight": distillation_args.distillation_label_weight,
-            "teacher": teacher is not None}
+            "student_attention_dropout": distillation_args.student_attention_dropout, "teacher": teacher is not None}
 
     def write_files(trainer, staging):
         trainer.save_model()
