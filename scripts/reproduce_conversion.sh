@@ -161,10 +161,10 @@ else
     wait "$TEACHER" || STATUS=$?
     wait "$CONVERT" || STATUS=$?
 fi
-CONVERT_SETTING=(--setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16")
+CONVERT_SETTING=(--setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16, no attention dropout")
 TASK_SETTINGS=(
     --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128"
-    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5"
+    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5, the student without attention dropout"
 )
 LANES_SETTING=(--setting "two lanes side by side, one torch thread each")
 [[ $TASK_TEACHER_ONLY == true ]] && CONVERT_SETTING=()
