@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +52,29 @@ _TINY = 1e-12  # floor of a probability before its log: a LION weight can round 
 # tokens; the upper end is "no decay" at any length a BERT was trained on)
 DECAY_CANDIDATES = 1.0 - torch.exp2(-torch.arange(4, 57, dtype=torch.float64) / 4)
 DECAY_FIT_EXAMPLES = 256  # training examples whose teacher attention fit_decays reads
+
+
+@dataclass
+class ConversionStageArguments:
+    """The command-line arguments that every entry point converting a BERT shares (``run_glue.py`` and
+    ``convert_bert_to_lion.py`` extend this dataclass with their own), checked when parsed."""
+
+    attention_transfer_steps: int = field(default=300, metadata={"help": "Steps of attention transfer (0: skip)."})
+    attention_transfer_learning_rate: float = field(default=1e-2, metadata={"help": "Its peak learning rate."})
+    student_attention_dropout: float = field(default=0.0, metadata={
+        "help": "Attention dropout of the LION model while it is distilled (the softmax teacher keeps its own). "
+                "Default 0: it learns the teacher's attention, not a noisy copy, and trains in the fused parallel "
+                "form."})
+
+    def __post_init__(self):
+        if self.attention_transfer_steps < 0:
+            raise ValueError(f"--attention_transfer_steps must be >= 0 (0 skips the stage), got "
+                             f"{self.attention_transfer_steps}.")
+        if not self.attention_transfer_learning_rate > 0:
+            raise ValueError("--attention_transfer_learning_rate must be positive, got "
+                             f"{self.attention_transfer_learning_rate}.")
+        if not 0.0 <= self.student_attention_dropout < 1.0:
+            raise ValueError(f"--student_attention_dropout must lie in [0, 1), got {self.student_attention_dropout}.")
 
 
 def attention_kl(teacher_weights: torch.Tensor, student_weights: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
@@ -328,6 +352,7 @@ def layer_errors(student: nn.Module, teacher: nn.Module, batches) -> dict[str, l
 __all__ = [
     "ATTENTION_LOSSES",
     "AttentionTransfer",
+    "ConversionStageArguments",
     "DECAY_CANDIDATES",
     "DECAY_FIT_EXAMPLES",
     "DISTILLATION_STAGES",

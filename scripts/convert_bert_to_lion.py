@@ -44,7 +44,7 @@ from transformers import DataCollatorWithPadding, HfArgumentParser, TrainingArgu
 import lion_bert  # noqa: F401  (registers the Auto classes)
 from lion_bert.conversion import CONVERSION_DEFAULTS, HEADS, compress_names, convert, copy_sentence_transformers_modules
 from lion_bert.data import embedded_model_path, load_wikipedia_sample, wikipedia_sentence_pairs
-from lion_bert.distillation import ATTENTION_LOSSES, layer_errors, train_stage
+from lion_bert.distillation import ATTENTION_LOSSES, ConversionStageArguments, layer_errors, train_stage
 from lion_bert.evaluation import sts_embedding_spearman
 from lion_bert.hub import upload_file_names, validate_hub_folder
 from lion_bert.model_card import atomic_directory, source_hub_id, write_model_card
@@ -81,17 +81,11 @@ class ConversionArguments:
 
 
 @dataclass
-class DistillationArguments:
-    attention_transfer_steps: int = field(default=300, metadata={"help": "Steps of attention transfer (0: skip)."})
-    attention_transfer_learning_rate: float = field(default=1e-2, metadata={"help": "Its peak learning rate."})
+class DistillationArguments(ConversionStageArguments):
     attention_loss: str = field(default="kl", metadata={
         "help": "Attention transfer loss: KL of the rows, MSE of the outputs, or both.", "choices": ATTENTION_LOSSES})
     distillation_steps: int = field(default=1000, metadata={"help": "Steps of model distillation (0: skip)."})
     distillation_learning_rate: float = field(default=1e-4, metadata={"help": "Its peak learning rate."})
-    student_attention_dropout: float = field(default=0.0, metadata={
-        "help": "Attention dropout of the LION model while it is distilled (default 0: it learns the teacher's "
-                "attention, not a noisy copy, in the fused parallel form). The saved config keeps the BERT's, for "
-                "fine-tuning."})
     train_file: str | None = field(default=None, metadata={
         "help": "Text to distill on: .txt (one text per line) or .csv/.tsv/.json with a `text` column or "
                 "`sentence1`/`sentence2` columns. Default: the embedded Wikipedia sample."})
@@ -103,21 +97,18 @@ class DistillationArguments:
 
 def check_arguments(conversion_args, distillation_args, training_args):
     """Refuse bad input before any work: ValueError naming the flag and the fix."""
-    for name in ("attention_transfer_steps", "distillation_steps"):
-        if getattr(distillation_args, name) < 0:
-            raise ValueError(f"--{name} must be >= 0 (0 skips the stage), got {getattr(distillation_args, name)}.")
+    if distillation_args.distillation_steps < 0:
+        raise ValueError(f"--distillation_steps must be >= 0 (0 skips the stage), got "
+                         f"{distillation_args.distillation_steps}.")
     if distillation_args.sts_eval_samples < 0:
         raise ValueError(f"--sts_eval_samples must be >= 0 (0 skips the score), got {distillation_args.sts_eval_samples}.")
     for name in ("max_seq_length", "max_eval_samples", "chunk_size"):
         owner = conversion_args if name == "chunk_size" else distillation_args
         if getattr(owner, name) < 1:
             raise ValueError(f"--{name} must be a positive int, got {getattr(owner, name)}.")
-    if not 0.0 <= distillation_args.student_attention_dropout < 1.0:
-        raise ValueError("--student_attention_dropout must lie in [0, 1), got "
-                         f"{distillation_args.student_attention_dropout}.")
-    for name in ("attention_transfer_learning_rate", "distillation_learning_rate"):
-        if not getattr(distillation_args, name) > 0:
-            raise ValueError(f"--{name} must be positive, got {getattr(distillation_args, name)}.")
+    if not distillation_args.distillation_learning_rate > 0:
+        raise ValueError(f"--distillation_learning_rate must be positive, got "
+                         f"{distillation_args.distillation_learning_rate}.")
     distilling = distillation_args.attention_transfer_steps or distillation_args.distillation_steps
     if distilling and conversion_args.attention_type == "softmax":
         raise ValueError("--attention_type softmax keeps BERT's attention: there is nothing to distill; pass "

@@ -66,7 +66,7 @@ from lion_bert import (
 )
 from lion_bert.conversion import CONVERSION_DEFAULTS, LION_PARAMETER
 from lion_bert.data import embedded_model_path
-from lion_bert.distillation import DistillationTrainer, train_stage
+from lion_bert.distillation import ConversionStageArguments, DistillationTrainer, train_stage
 from lion_bert.glue import GLUE_HUB_DATASET, GLUE_TASKS, describe_task, file_format, label_id, load_glue_data
 from lion_bert.hub import hub_is_reachable
 from lion_bert.machine import has_accelerator, run_processes_on_cpu_without_accelerator, setup_run_logging
@@ -184,8 +184,9 @@ class DataTrainingArguments:
 
 
 @dataclass
-class DistillationArguments:
-    """The task-teacher recipe for a BERT converted to LION."""
+class DistillationArguments(ConversionStageArguments):
+    """The task-teacher recipe for a BERT converted to LION (the attention-transfer flags are shared with
+    convert_bert_to_lion.py)."""
 
     distill_from_teacher: bool | None = field(default=None, metadata={
         "help": "Fine-tune the softmax model first (or take --teacher_model_name_or_path), convert that teacher to "
@@ -194,25 +195,13 @@ class DistillationArguments:
     teacher_model_name_or_path: str | None = field(default=None, metadata={
         "help": "A softmax model already fine-tuned on this task; default: fine-tune one with the same arguments "
                 "into OUTPUT_DIR/teacher (reused when a finished one is there)."})
-    attention_transfer_steps: int = field(default=300, metadata={"help": "Steps of attention transfer (0: skip)."})
-    attention_transfer_learning_rate: float = field(default=1e-2, metadata={"help": "Its peak learning rate."})
     distillation_label_weight: float = field(default=0.5, metadata={
         "help": "Weight of the label loss; the teacher's hidden states and predictions take the rest."})
-    student_attention_dropout: float = field(default=0.0, metadata={
-        "help": "Attention dropout of the LION student (the teacher keeps the checkpoint's). Default 0: the teacher's "
-                "targets already regularise it, and without dropout it trains in the fused parallel form."})
 
     def __post_init__(self):
-        if self.attention_transfer_steps < 0:
-            raise ValueError(f"--attention_transfer_steps must be >= 0, got {self.attention_transfer_steps}.")
-        if not self.attention_transfer_learning_rate > 0:
-            raise ValueError("--attention_transfer_learning_rate must be positive, got "
-                             f"{self.attention_transfer_learning_rate}.")
+        super().__post_init__()
         if not 0.0 <= self.distillation_label_weight <= 1.0:
             raise ValueError(f"--distillation_label_weight must lie in [0, 1], got {self.distillation_label_weight}.")
-        if not 0.0 <= self.student_attention_dropout < 1.0:
-            raise ValueError("--student_attention_dropout must lie in [0, 1), got "
-                             f"{self.student_attention_dropout}.")
 
 
 def parse_args(args=None):

@@ -7,13 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from transformers import DataCollatorWithPadding, TrainingArguments
+from transformers import DataCollatorWithPadding, HfArgumentParser, TrainingArguments
 
 from lion_bert import LionBertForSequenceClassification, LionBertModel
 from lion_bert.conversion import CONVERSION_DEFAULTS, convert
 from lion_bert.distillation import (
     DECAY_CANDIDATES,
     AttentionTransfer,
+    ConversionStageArguments,
     DistillationTrainer,
     attention_kl,
     attention_transfer_losses,
@@ -220,3 +221,16 @@ def test_trainer_refuses_bad_settings(tmp_path, tiny_config):
     for kwargs, message in [(dict(label_weight=1.5), "`label_weight`"), (dict(temperature=0), "`temperature`")]:
         with pytest.raises(ValueError, match=message):
             DistillationTrainer(model=model, teacher=model, args=args, **kwargs)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--attention_transfer_steps", "-1"], "--attention_transfer_steps must be >= 0"),
+    (["--attention_transfer_learning_rate", "0"], "--attention_transfer_learning_rate must be positive"),
+    (["--student_attention_dropout", "1"], r"--student_attention_dropout must lie in \[0, 1\)"),
+], ids=["steps", "learning-rate", "dropout"])
+def test_conversion_stage_arguments_refuse_bad_values_when_parsed(flags, message):
+    parser = HfArgumentParser(ConversionStageArguments)
+    (defaults,) = parser.parse_args_into_dataclasses(args=[])
+    assert (defaults.attention_transfer_steps, defaults.student_attention_dropout) == (300, 0.0)
+    with pytest.raises(ValueError, match=message):
+        parser.parse_args_into_dataclasses(args=flags)
