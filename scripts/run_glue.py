@@ -111,6 +111,9 @@ class ModelArguments:
         "choices": ["absolute", "none"]})
     attention_layer_norm: bool | None = field(default=None, metadata={
         "help": "A LayerNorm on the attention output (default: the checkpoint's, or the variant's)."})
+    feature_map_size: int | None = field(default=None, metadata={
+        "help": "Logits per head of the learned feature map of a BERT converted to LION (default: "
+                f"{CONVERSION_DEFAULTS['feature_map_size']}); a LionBert checkpoint keeps its own."})
     eval_attention_mode: str | None = field(default=None, metadata={
         "help": "Form of the evaluation: parallel, chunk or recurrent (default: what the generation config names)."})
     form_check_samples: int = field(default=128, metadata={
@@ -129,8 +132,10 @@ class ModelArguments:
             value = getattr(self, name)
             if value is not None and value not in ATTENTION_MODES:
                 raise ValueError(f"--{name} must be one of {', '.join(ATTENTION_MODES)}, got {value!r}.")
-        if self.chunk_size is not None and self.chunk_size < 1:
-            raise ValueError(f"--chunk_size must be a positive int, got {self.chunk_size}.")
+        for name in ("chunk_size", "feature_map_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be a positive int, got {value}.")
         if self.form_check_samples < 0:
             raise ValueError(f"--form_check_samples must be >= 0 (0 skips the check), got {self.form_check_samples}.")
         if self.config_overrides is not None and self.model_name_or_path is not None:
@@ -275,14 +280,17 @@ def build_config(model_args, spec):
         label_fields = {"id2label": {i: str(name) for i, name in enumerate(spec.label_list)},
                         "label2id": {str(name): i for i, name in enumerate(spec.label_list)},
                         "problem_type": "single_label_classification"}
-    overrides = {name: getattr(model_args, name) for name in
-                 ("attention_mode", "chunk_size", "position_embedding_type", "attention_layer_norm")}
+    overrides = {name: getattr(model_args, name) for name in ("attention_mode", "chunk_size", "position_embedding_type",
+                                                              "attention_layer_norm", "feature_map_size")}
     overrides = {name: value for name, value in overrides.items() if value is not None}
     converted, raw = False, {}
     if config_source is not None:
         raw = read_raw_config(config_source, model_args)
         if source is not None:
             source_raw = read_raw_config(source, model_args) if source != config_source else raw
+            if model_args.feature_map_size is not None and source_raw.get("model_type") != "bert":
+                raise ValueError(f"--feature_map_size sizes the feature maps of a BERT converted to LION; {source!r} "
+                                 "is a LionBert checkpoint, whose maps keep their trained size: drop the flag.")
             check_head_fits(source_raw, spec, model_args, source)
             converted = source_raw.get("model_type") == "bert"
         if raw.get("model_type") == "bert" or fresh:

@@ -198,7 +198,7 @@ def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffi
         "--train_file", str(train), "--validation_file", str(dev), "--test_file", str(test),
         "--do_train", "--do_eval", "--do_predict", "--eval_attention_mode", "chunk", "--chunk_size", "4",
         "--output_dir", str(out), *TINY, "--attention_transfer_steps", "2", "--student_attention_dropout", "0.2",
-        *(["--pad_to_max_length", "--max_seq_length", "32"] if suffix == ".tsv" else []),
+        "--feature_map_size", "6", *(["--pad_to_max_length", "--max_seq_length", "32"] if suffix == ".tsv" else []),
     ])  # fmt: skip
     check_hf_result_files(out, ["accuracy"], eval_samples=12)
     check_forms_agree(out, forms=("chunk", "parallel"), samples=12)
@@ -206,6 +206,7 @@ def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffi
     assert config["id2label"] == {"0": "entailment", "1": "not_entailment"}
     assert config["feature_map"] == "hedgehog"  # distilled from its teacher (the default for a converted BERT)
     assert config["attention_probs_dropout_prob"] == 0.2
+    assert config["feature_map_size"] == 6  # --feature_map_size over the conversion default
     lines = (out / "predict_results_rte.txt").read_text().splitlines()
     assert len(lines) == 7 and all(line.split("\t")[1] in ("entailment", "not_entailment") for line in lines[1:])
     # the test file is labelled, so it is scored too
@@ -347,13 +348,16 @@ def bad_input_cases(tmp_path, tiny_lion_classifier_dir):
         "bad config override": (["--config_overrides", "hidden_size=30", "--task_name", "rte", "--train_file",
                                  str(good)], r"(?s)--config_overrides 'hidden_size=30'.*must be a multiple"),
         "bad student dropout": (["--student_attention_dropout", "1"], r"--student_attention_dropout must lie in"),
+        "bad feature map size": (["--feature_map_size", "0"], r"--feature_map_size must be a positive int"),
+        "feature map size of a LionBert": (["--model_name_or_path", str(tiny_lion_classifier_dir), "--feature_map_size",
+                                            "8"], r"--feature_map_size sizes the feature maps of a BERT.*drop the flag"),
     }  # fmt: skip
 
 
 BAD_CASES = ["unknown task", "missing columns", "label ids out of range", "unknown label names", "empty file",
              "empty json file", "header only", "missing file", "head does not fit", "offline task without files",
              "bad attention type", "regression labels", "missing labels", "bad config override",
-             "bad student dropout"]  # fmt: skip
+             "bad student dropout", "bad feature map size", "feature map size of a LionBert"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
