@@ -14,7 +14,7 @@ stages against the frozen softmax model, each a 🤗 Trainer run (lion_bert.dist
 1. attention transfer: each decay starts where the teacher's attention rows point (lion_bert.distillation.
    fit_decays), then layer by layer, teacher-forced, the LION attention rows learn the softmax rows (KL); only the
    feature maps and decays train (learning rate 1e-2);
-2. model distillation: free-running, every hidden state learns the teacher's; every weight trains (1e-4).
+2. model distillation: free-running, every hidden state learns the teacher's; every weight trains (3e-4).
 
 The LION model trains without attention dropout in both (--student_attention_dropout); the saved config keeps the
 BERT's.
@@ -85,7 +85,7 @@ class DistillationArguments(ConversionStageArguments):
     attention_loss: str = field(default="kl", metadata={
         "help": "Attention transfer loss: KL of the rows, MSE of the outputs, or both.", "choices": ATTENTION_LOSSES})
     distillation_steps: int = field(default=1000, metadata={"help": "Steps of model distillation (0: skip)."})
-    distillation_learning_rate: float = field(default=1e-4, metadata={"help": "Its peak learning rate."})
+    distillation_learning_rate: float = field(default=3e-4, metadata={"help": "Its peak learning rate."})
     train_file: str | None = field(default=None, metadata={
         "help": "Text to distill on: .txt (one text per line) or .csv/.tsv/.json with a `text` column or "
                 "`sentence1`/`sentence2` columns. Default: the embedded Wikipedia sample."})
