@@ -288,11 +288,11 @@ def build_config(model_args, spec):
         raw = read_raw_config(config_source, model_args)
         if source is not None:
             source_raw = read_raw_config(source, model_args) if source != config_source else raw
-            if model_args.feature_map_size is not None and source_raw.get("model_type") != "bert":
+            converted = source_raw.get("model_type") == "bert"
+            if model_args.feature_map_size is not None and not converted:
                 raise ValueError(f"--feature_map_size sizes the feature maps of a BERT converted to LION; {source!r} "
                                  "is a LionBert checkpoint, whose maps keep their trained size: drop the flag.")
             check_head_fits(source_raw, spec, model_args, source)
-            converted = source_raw.get("model_type") == "bert"
         if raw.get("model_type") == "bert" or fresh:
             overrides["attention_type"] = model_args.attention_type or raw.get("attention_type") or "lion_s"
         elif model_args.attention_type is not None:
