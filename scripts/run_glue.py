@@ -64,7 +64,7 @@ from lion_bert import (
     LionBertForSequenceClassification,
     LionBertTokenizer,
 )
-from lion_bert.conversion import CONVERSION_DEFAULTS, LION_PARAMETER
+from lion_bert.conversion import LION_PARAMETER, conversion_recipe, recipe_default_text
 from lion_bert.data import embedded_model_path
 from lion_bert.distillation import ConversionStageArguments, DistillationTrainer, train_stage
 from lion_bert.glue import GLUE_HUB_DATASET, GLUE_TASKS, describe_task, file_format, label_id, load_glue_data
@@ -112,8 +112,8 @@ class ModelArguments:
     attention_layer_norm: bool | None = field(default=None, metadata={
         "help": "A LayerNorm on the attention output (default: the checkpoint's, or the variant's)."})
     feature_map_size: int | None = field(default=None, metadata={
-        "help": "Logits per head of the learned feature map of a BERT converted to LION (default: "
-                f"{CONVERSION_DEFAULTS['feature_map_size']}); a LionBert checkpoint keeps its own."})
+        "help": "Logits per head of the learned feature map of a BERT converted to LION (default: the variant's "
+                f"conversion recipe, {recipe_default_text('feature_map_size')}); a LionBert checkpoint keeps its own."})
     eval_attention_mode: str | None = field(default=None, metadata={
         "help": "Form of the evaluation: parallel, chunk or recurrent (default: what the generation config names)."})
     form_check_samples: int = field(default=128, metadata={
@@ -377,7 +377,8 @@ def student_from_teacher(teacher, config, attention_dropout):
     """The teacher's weights (classifier included) in a LION model of `config`'s variant, with the conversion
     defaults (learned feature maps) where the run left them open and `attention_dropout` as its attention dropout;
     LION's own parameters start at their initial values."""
-    fields = {key: value for key, value in CONVERSION_DEFAULTS.items() if getattr(config, key) is None}
+    recipe = conversion_recipe(config.attention_type)
+    fields = {key: value for key, value in recipe.config_defaults.items() if getattr(config, key) is None}
     student = LionBertForSequenceClassification(LionBertConfig.from_dict(
         config.to_dict(), **fields, attention_probs_dropout_prob=attention_dropout))
     missing, _ = student.load_state_dict(teacher.state_dict(), strict=False)  # unexpected: dropped positions
@@ -552,6 +553,7 @@ def main(args=None) -> dict:
     if training_args.do_predict and not test_names:
         raise ValueError("--do_predict needs test data: pass --test_file (or drop --do_predict).")
     config, source, converted = build_config(model_args, spec)
+    distillation_args.fill_variant_defaults(config.attention_type)
     last_checkpoint = None
     if os.path.isdir(training_args.output_dir) and training_args.do_train:
         last_checkpoint = get_last_checkpoint(training_args.output_dir)

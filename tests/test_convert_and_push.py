@@ -23,7 +23,7 @@ if str(SCRIPTS) not in sys.path:
 import convert_bert_to_lion  # noqa: E402
 from lion_bert import LionBertConfig  # noqa: E402
 from lion_bert.configuration_lion_bert import ATTENTION_VARIANTS  # noqa: E402
-from lion_bert.conversion import LION_PARAMETER, convert  # noqa: E402
+from lion_bert.conversion import LION_PARAMETER, conversion_recipe, convert  # noqa: E402
 from lion_bert.data import MINILM_HUB_ID  # noqa: E402
 from lion_bert.modeling_lion_bert import LionBertSelfAttention  # noqa: E402
 
@@ -123,6 +123,7 @@ def test_distilled_conversion(tmp_path, minilm_dir, attention_type, capsys, monk
         _expected_lion_names(attention_type, own=own)
     config = json.loads((out / "config.json").read_text())
     assert config["feature_map"] == "hedgehog" and config["attention_layer_norm"] is False
+    assert config["feature_map_size"] == conversion_recipe(attention_type).feature_map_size  # 256 for LION-LIT
     assert config["attention_probs_dropout_prob"] == 0.1
     for stage in ("attention", "model"):
         metrics = results["stages"][stage]

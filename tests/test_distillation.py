@@ -10,7 +10,7 @@ from datasets import Dataset
 from transformers import DataCollatorWithPadding, HfArgumentParser, TrainingArguments
 
 from lion_bert import LionBertForSequenceClassification, LionBertModel
-from lion_bert.conversion import CONVERSION_DEFAULTS, convert
+from lion_bert.conversion import CONVERSION_RECIPES, convert
 from lion_bert.distillation import (
     DECAY_CANDIDATES,
     AttentionTransfer,
@@ -168,7 +168,7 @@ def test_stages_on_minilm_lower_their_loss_and_train_what_they_say(tmp_path, min
     teacher = convert(str(minilm_dir), attention_type="softmax", head="sequence-classification", num_labels=1,
                       load_tokenizer=False).model
     conversion = convert(str(minilm_dir), attention_type=attention_type, head="sequence-classification",
-                         num_labels=1, **CONVERSION_DEFAULTS)
+                         num_labels=1, **CONVERSION_RECIPES[attention_type].config_defaults)
     student, tokenizer = conversion.model, conversion.tokenizer
     student.classifier.load_state_dict(teacher.classifier.state_dict())
     before = {name: p.detach().clone() for name, p in student.named_parameters()}
@@ -231,6 +231,7 @@ def test_trainer_refuses_bad_settings(tmp_path, tiny_config):
 def test_conversion_stage_arguments_refuse_bad_values_when_parsed(flags, message):
     parser = HfArgumentParser(ConversionStageArguments)
     (defaults,) = parser.parse_args_into_dataclasses(args=[])
-    assert (defaults.attention_transfer_steps, defaults.student_attention_dropout) == (300, 0.0)
+    # the transfer steps are left to the variant's recipe (tests/test_conversion.py)
+    assert (defaults.attention_transfer_steps, defaults.student_attention_dropout) == (None, 0.0)
     with pytest.raises(ValueError, match=message):
         parser.parse_args_into_dataclasses(args=flags)

@@ -5,7 +5,7 @@ keeps BERT's learned positions, refuses it with the error that says why."""
 import pytest
 import torch
 
-from lion_bert.conversion import CONVERSION_DEFAULTS, convert
+from lion_bert.conversion import CONVERSION_RECIPES, convert
 from lion_bert.data import embedded_stsb_dir, read_sts_csv
 
 LENGTH = 16384
@@ -25,7 +25,7 @@ def long_document(bert_uncased_tokenizer):
 def test_converted_decay_variants_take_16k_tokens_in_chunk_and_recurrent_forms(minilm_dir, long_document,
                                                                               attention_type):
     model = convert(str(minilm_dir), attention_type=attention_type, head="base", load_tokenizer=False,
-                    **CONVERSION_DEFAULTS).model
+                    **CONVERSION_RECIPES[attention_type].config_defaults).model
     assert model.config.resolved_position_embedding_type == "none"  # BERT's 512 learned positions left out
     with torch.no_grad():
         chunk = model(long_document, attention_mode="chunk").last_hidden_state
@@ -37,7 +37,7 @@ def test_converted_decay_variants_take_16k_tokens_in_chunk_and_recurrent_forms(m
 
 def test_converted_lion_lit_keeps_positions_and_names_the_limit(minilm_dir, long_document):
     model = convert(str(minilm_dir), attention_type="lion_lit", head="base", load_tokenizer=False,
-                    **CONVERSION_DEFAULTS).model
+                    **CONVERSION_RECIPES["lion_lit"].config_defaults).model
     assert model.config.resolved_position_embedding_type == "absolute"
     with pytest.raises(ValueError, match="needs 16384 positions but the model has max_position_embeddings=512"):
         model(long_document, attention_mode="chunk")

@@ -213,6 +213,29 @@ def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffi
     assert 0 <= results["predict_accuracy"] <= 1
 
 
+def test_lion_lit_takes_its_conversion_recipe_unless_told_otherwise(run_glue, tiny_bert_dir, tmp_path, monkeypatch):
+    """With no --attention_transfer_steps nor --feature_map_size, a BERT converted to LION-LIT gets its variant's
+    recipe (600 transfer steps, 256-logit maps); the flags override it."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record_and_stop(model, teacher, distillation_args, *args):
+        seen.append((distillation_args.attention_transfer_steps, model.config.feature_map_size))
+        raise Stop  # what follows is tested with LION-S above
+
+    monkeypatch.setattr(run_glue, "transfer_attention", record_and_stop)
+    common = ["--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_lit", "--task_name", "stsb",
+              "--do_train", *TINY]
+    teacher = tmp_path / "default" / "teacher"
+    for name, flags in (("default", []), ("flags", ["--attention_transfer_steps", "5", "--feature_map_size", "8",
+                                                    "--teacher_model_name_or_path", str(teacher)])):
+        with pytest.raises(Stop):
+            run_glue.main([*common, "--output_dir", str(tmp_path / name), *flags])
+    assert seen == [(600, 256), (5, 8)]
+
+
 def test_fresh_model_and_inferred_columns(run_glue, tmp_path):
     """No checkpoint (a fresh tiny config), no --task_name: one text column and string labels are inferred."""
     rows = [{"text": f"review number {i} is {'good' if i % 3 else 'bad'}", "label": "pos" if i % 3 else "neg"}

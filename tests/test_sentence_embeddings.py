@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sentence_transformers import SentenceTransformer
 from transformers import BertConfig, BertModel
 
-from lion_bert.conversion import CONVERSION_DEFAULTS, convert, copy_sentence_transformers_modules
+from lion_bert.conversion import CONVERSION_RECIPES, convert, copy_sentence_transformers_modules
 from lion_bert.data import embedded_stsb_dir, read_sts_csv
 from lion_bert.hub import write_hub_folder
 
@@ -36,7 +36,7 @@ def test_softmax_conversion_embeds_exactly_as_the_source(tmp_path, minilm_dir):
 
 @pytest.mark.slow
 def test_lion_s_embeds_a_long_document_in_the_chunk_form(tmp_path, minilm_dir):
-    model, _ = _saved(minilm_dir, tmp_path, "lion_s", **CONVERSION_DEFAULTS)
+    model, _ = _saved(minilm_dir, tmp_path, "lion_s", **CONVERSION_RECIPES["lion_s"].config_defaults)
     encoder = SentenceTransformer(str(tmp_path), trust_remote_code=True, device="cpu")
     encoder.max_seq_length = 2048  # no position embeddings: any length
     document = " ".join(read_sts_csv(embedded_stsb_dir() / "sts-dev.csv")["sentence1"][:400])
@@ -59,7 +59,7 @@ def test_a_plain_bert_source_has_no_modules_to_copy(tmp_path):
 
 
 def test_the_hub_folder_keeps_the_modules(tmp_path, minilm_dir):
-    _saved(minilm_dir, tmp_path / "run", "lion_s", **CONVERSION_DEFAULTS)
+    _saved(minilm_dir, tmp_path / "run", "lion_s", **CONVERSION_RECIPES["lion_s"].config_defaults)
     names, _, problems = write_hub_folder(tmp_path / "run", tmp_path / "hub")
     assert not problems
     assert {"modules.json", "sentence_bert_config.json", "1_Pooling/config.json"} <= set(names)
