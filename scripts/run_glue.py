@@ -553,6 +553,10 @@ def main(args=None) -> dict:
     if training_args.do_predict and not test_names:
         raise ValueError("--do_predict needs test data: pass --test_file (or drop --do_predict).")
     config, source, converted = build_config(model_args, spec)
+    if distillation_args.distill_from_teacher and config.attention_variant.kernel != "lion":
+        raise ValueError(f"--distill_from_teacher distills a LION model from its softmax teacher; attention_type "
+                         f"{config.attention_type!r} has nothing to distill: drop the flag, or pass a LION "
+                         "--attention_type (lion_s, lion_d or lion_lit).")
     distillation_args.fill_variant_defaults(config.attention_type)
     last_checkpoint = None
     if os.path.isdir(training_args.output_dir) and training_args.do_train:

@@ -374,13 +374,15 @@ def bad_input_cases(tmp_path, tiny_lion_classifier_dir):
         "bad feature map size": (["--feature_map_size", "0"], r"--feature_map_size must be a positive int"),
         "feature map size of a LionBert": (["--model_name_or_path", str(tiny_lion_classifier_dir), "--feature_map_size",
                                             "8"], r"--feature_map_size sizes the feature maps of a BERT.*drop the flag"),
+        "softmax student": (["--attention_type", "softmax", "--distill_from_teacher", "true"],
+                            r"--distill_from_teacher distills a LION model.*'softmax' has nothing to distill"),
     }  # fmt: skip
 
 
 BAD_CASES = ["unknown task", "missing columns", "label ids out of range", "unknown label names", "empty file",
              "empty json file", "header only", "missing file", "head does not fit", "offline task without files",
              "bad attention type", "regression labels", "missing labels", "bad config override",
-             "bad student dropout", "bad feature map size", "feature map size of a LionBert"]  # fmt: skip
+             "bad student dropout", "bad feature map size", "feature map size of a LionBert", "softmax student"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
