@@ -382,7 +382,8 @@ def bad_input_cases(tmp_path, tiny_lion_classifier_dir):
 BAD_CASES = ["unknown task", "missing columns", "label ids out of range", "unknown label names", "empty file",
              "empty json file", "header only", "missing file", "head does not fit", "offline task without files",
              "bad attention type", "regression labels", "missing labels", "bad config override",
-             "bad student dropout", "bad feature map size", "feature map size of a LionBert", "softmax student"]  # fmt: skip
+             "bad student dropout", "bad feature map size", "feature map size of a LionBert",
+             "softmax student"]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
