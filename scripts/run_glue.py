@@ -498,9 +498,9 @@ def describe_run(info) -> str:
     if info.get("teacher"):
         how += (f" by the task-teacher recipe: the softmax model fine-tuned with the same arguments (the teacher, "
                 f"whose scores the results show beside this model's), converted to {info['attention_type']} with "
-                f"learned feature maps and decays fitted to the teacher's attention, its attention transferred, then "
-                f"trained on the labels and the teacher's "
-                f"hidden states and predictions (label weight {info['label_weight']}, attention dropout "
+                f"learned feature maps ({info['feature_map_size']} logits per head) and decays fitted to the teacher's "
+                f"attention, its attention transferred ({info['attention_transfer_steps']} steps), then trained on the "
+                f"labels and the teacher's hidden states and predictions (label weight {info['label_weight']}, attention dropout "
                 f"{info['student_attention_dropout']:g})")
     agreement = info.get("form_agreement")
     if agreement:
@@ -677,7 +677,9 @@ def main(args=None) -> dict:
         {"type": GLUE_HUB_DATASET, "name": f"GLUE {spec.task_name.upper()}", "config": spec.task_name}
     info = {"dataset": data_source, "attention_type": trainer.model.config.attention_type, "trained": train_metrics,
             "form_agreement": agreement, "label_weight": distillation_args.distillation_label_weight,
-            "student_attention_dropout": distillation_args.student_attention_dropout, "teacher": teacher is not None}
+            "student_attention_dropout": distillation_args.student_attention_dropout, "teacher": teacher is not None,
+            "feature_map_size": trainer.model.config.feature_map_size,
+            "attention_transfer_steps": distillation_args.attention_transfer_steps}
 
     def write_files(trainer, staging):
         trainer.save_model()
