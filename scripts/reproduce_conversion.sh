@@ -161,16 +161,16 @@ else
     wait "$TEACHER" || STATUS=$?
     wait "$CONVERT" || STATUS=$?
 fi
-TRANSFER_SETTING=${TRANSFER_FLAG[1]:-the variant\'s recipe}
-CONVERT_SETTING=(--setting "distilled conversion=attention transfer ($TRANSFER_SETTING steps) + $DISTILLATION_STEPS steps of model distillation, batch 16, no attention dropout")
+if [[ ${#TRANSFER_FLAG[@]} -gt 0 ]]; then TRANSFER_SETTING="${TRANSFER_FLAG[1]} steps"; else TRANSFER_SETTING="each variant's recipe"; fi
+CONVERT_SETTING=(--setting "distilled conversion=attention transfer ($TRANSFER_SETTING) + $DISTILLATION_STEPS steps of model distillation, batch 16, no attention dropout")
 TASK_SETTINGS=(
     --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128"
-    --setting "task teacher=attention transfer ($TRANSFER_SETTING steps), then the fine-tune with label weight 0.5, the student without attention dropout"
+    --setting "task teacher=attention transfer ($TRANSFER_SETTING), then the fine-tune with label weight 0.5, the student without attention dropout"
 )
 LANES_SETTING=(--setting "two lanes side by side, one torch thread each")
 [[ $TASK_TEACHER_ONLY == true ]] && CONVERT_SETTING=()
 [[ $TASK_FREE_ONLY == true ]] && TASK_SETTINGS=() && LANES_SETTING=(--setting "one torch thread")
-OMP_NUM_THREADS=2 run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" \
+run_stage collect "$PYTHON" scripts/collect_conversion.py --runs_dir "$RUNS_DIR" \
     --out_dir "$RESULTS_DIR" --setting "mode=$MODE" --setting "seed=$SEED (every run)" \
     "${TASK_SETTINGS[@]}" "${CONVERT_SETTING[@]}" "${LANES_SETTING[@]}" \
     --setting "conversion recipes=$("$PYTHON" -c 'import dataclasses; from lion_bert.conversion import CONVERSION_RECIPES as r; print({k: dataclasses.asdict(v) for k, v in r.items()})')"
