@@ -374,8 +374,8 @@ def prepare_teacher(distillation_args, config, source, model_args, trainer_kwarg
 
 
 def student_from_teacher(teacher, config, attention_dropout):
-    """The teacher's weights (classifier included) in a LION model of `config`'s variant, with the conversion
-    defaults (learned feature maps) where the run left them open and `attention_dropout` as its attention dropout;
+    """The teacher's weights (classifier included) in a LION model of `config`'s variant, with its conversion
+    recipe (learned feature maps and their size) where the run left them open and `attention_dropout` as its attention dropout;
     LION's own parameters start at their initial values."""
     recipe = conversion_recipe(config.attention_type)
     fields = {key: value for key, value in recipe.config_defaults.items() if getattr(config, key) is None}
@@ -496,11 +496,12 @@ def describe_run(info) -> str:
     """The card's account of the run: how the model was made (the teacher's scores are in the results table)."""
     how = f"Fine-tuned on {info['dataset']} with `scripts/run_glue.py` (🤗 Trainer)"
     if info.get("teacher"):
+        maps = f" ({info['feature_map_size']} logits per head)" if info.get("feature_map_size") else ""
         how += (f" by the task-teacher recipe: the softmax model fine-tuned with the same arguments (the teacher, "
                 f"whose scores the results show beside this model's), converted to {info['attention_type']} with "
-                f"learned feature maps ({info['feature_map_size']} logits per head) and decays fitted to the teacher's "
-                f"attention, its attention transferred ({info['attention_transfer_steps']} steps), then trained on the "
-                f"labels and the teacher's hidden states and predictions (label weight {info['label_weight']}, attention dropout "
+                f"learned feature maps{maps} and decays fitted to the teacher's attention, its attention transferred "
+                f"({info['attention_transfer_steps']} steps), then trained on the labels and the teacher's hidden "
+                f"states and predictions (label weight {info['label_weight']}, attention dropout "
                 f"{info['student_attention_dropout']:g})")
     agreement = info.get("form_agreement")
     if agreement:
