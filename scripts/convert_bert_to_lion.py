@@ -13,8 +13,9 @@ stages against the frozen softmax model, each a 🤗 Trainer run (lion_bert.dist
 
 1. attention transfer: each decay starts where the teacher's attention rows point (lion_bert.distillation.
    fit_decays), then layer by layer, teacher-forced, the LION attention rows learn the softmax rows (KL); only the
-   feature maps and decays train (learning rate 1e-2; 300 steps, 600 for LION-LIT, whose 256-logit maps have no
-   decay to help them: lion_bert.conversion.CONVERSION_RECIPES);
+   feature maps and decays train (learning rate 1e-2; each variant's steps and map size,
+   lion_bert.conversion.CONVERSION_RECIPES: 600 steps for the 256-logit maps of LION-S and LION-LIT, 300 for LION-D's
+   128);
 2. model distillation: free-running, every hidden state learns the teacher's; every weight trains (3e-4).
 
 The LION model trains without attention dropout in both (--student_attention_dropout); the saved config keeps the

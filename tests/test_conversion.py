@@ -15,10 +15,12 @@ def test_every_lion_variant_has_a_recipe_whose_settings_make_a_valid_config():
     for attention_type in lion_types:
         config = LionBertConfig(attention_type=attention_type, **conversion_recipe(attention_type).config_defaults)
         assert config.feature_map == "hedgehog" and config.feature_map_size >= 128
-    # LION-LIT, with no decay to make its rows local, gets wider maps and a longer transfer than the decayed variants
-    lit, selective = conversion_recipe("lion_lit"), conversion_recipe("lion_s")
-    assert (lit.feature_map_size, lit.attention_transfer_steps) == (256, 600)
-    assert (selective.feature_map_size, selective.attention_transfer_steps) == (128, 300)
+    # LION-LIT and LION-S, where both seeds gained, get wider maps and a longer transfer than LION-D
+    for attention_type in ("lion_lit", "lion_s"):
+        recipe = conversion_recipe(attention_type)
+        assert (recipe.feature_map_size, recipe.attention_transfer_steps) == (256, 600)
+    fixed_decay = conversion_recipe("lion_d")
+    assert (fixed_decay.feature_map_size, fixed_decay.attention_transfer_steps) == (128, 300)
 
 
 def test_softmax_has_no_recipe():
@@ -27,12 +29,12 @@ def test_softmax_has_no_recipe():
 
 
 def test_help_texts_name_the_common_default_and_the_exceptions():
-    assert recipe_default_text("attention_transfer_steps") == "300 (600 for lion_lit)"
+    assert recipe_default_text("attention_transfer_steps") == "600 (300 for lion_d)"
     assert recipe_default_text("feature_map") == "hedgehog"
 
 
 @pytest.mark.parametrize("attention_type, flags, steps", [
-    ("lion_s", [], 300), ("lion_d", [], 300), ("lion_lit", [], 600), ("softmax", [], 0),
+    ("lion_s", [], 600), ("lion_d", [], 300), ("lion_lit", [], 600), ("softmax", [], 0),
     ("lion_lit", ["--attention_transfer_steps", "40"], 40), ("lion_s", ["--attention_transfer_steps", "0"], 0),
 ], ids=["lion_s", "lion_d", "lion_lit", "softmax", "lion_lit-explicit", "lion_s-skip"])
 def test_stage_arguments_take_the_variants_transfer_steps_unless_given(attention_type, flags, steps):
