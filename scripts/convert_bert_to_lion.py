@@ -89,7 +89,7 @@ class ConversionArguments:
 class DistillationArguments(ConversionStageArguments):
     attention_loss: str = field(default="kl", metadata={
         "help": "Attention transfer loss: KL of the rows, MSE of the outputs, or both.", "choices": ATTENTION_LOSSES})
-    distillation_steps: int = field(default=2000, metadata={"help": "Steps of model distillation (0: skip)."})
+    distillation_steps: int = field(default=1000, metadata={"help": "Steps of model distillation (0: skip)."})
     distillation_learning_rate: float = field(default=3e-4, metadata={"help": "Its peak learning rate."})
     train_file: str | None = field(default=None, metadata={
         "help": "Text to distill on: .txt (one text per line) or .csv/.tsv/.json with a `text` column or "

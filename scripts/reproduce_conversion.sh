@@ -47,7 +47,7 @@ if [[ $MODE == full ]]; then
     STEPS_FLAG=(--num_train_epochs "$EPOCHS")
     EVAL_FLAGS=()            # all 1,500 validation and 1,379 test pairs
     TRANSFER_FLAG=()         # attention transfer: each variant's recipe (lion_bert.conversion.CONVERSION_RECIPES)
-    DISTILLATION_STEPS=2000
+    DISTILLATION_STEPS=1000
     CONVERT_FLAGS=()
     RESULTS_DIR=results/conversion
     RUNS_DIR=runs/conversion
