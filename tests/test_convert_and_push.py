@@ -123,7 +123,7 @@ def test_distilled_conversion(tmp_path, minilm_dir, attention_type, capsys, monk
         _expected_lion_names(attention_type, own=own)
     config = json.loads((out / "config.json").read_text())
     assert config["feature_map"] == "hedgehog" and config["attention_layer_norm"] is False
-    assert config["feature_map_size"] == conversion_recipe(attention_type).feature_map_size  # 256 for LION-S and LION-LIT
+    assert config["feature_map_size"] == conversion_recipe(attention_type).feature_map_size  # 256 for LION-S, LION-LIT
     assert config["attention_probs_dropout_prob"] == 0.1
     for stage in ("attention", "model"):
         metrics = results["stages"][stage]

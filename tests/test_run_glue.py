@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from lion_bert.conversion import conversion_recipe
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "run_glue.py"
@@ -164,7 +166,8 @@ def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path,
     card = (out / "README.md").read_text()
     assert "task-teacher recipe" in card and "| Softmax baseline, same recipe |" in card
     assert "(label weight 0.5, attention dropout 0)" in card
-    assert "learned feature maps (256 logits per head)" in card and "attention transferred (2 steps)" in card
+    maps = f"learned feature maps ({conversion_recipe('lion_s').feature_map_size} logits per head)"
+    assert maps in card and "attention transferred (2 steps)" in card
     for metric, name in (("pearson", "Pearson correlation"), ("spearmanr", "Spearman correlation")):
         row = re.search(rf"\| validation \| {name} \| (\S+) \| (\S+) \|", card)
         assert row, f"no {name} row beside its baseline"
