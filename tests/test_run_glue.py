@@ -286,7 +286,11 @@ def test_evaluation_only_of_a_lionbert_checkpoint(run_glue, tiny_lion_classifier
 
 
 def test_quickstart_and_json_arguments(run_glue, tmp_path):
-    model_args, data_args, _, training_args = run_glue.parse_args([])
+    from lion_bert.conversion import conversion_recipe
+
+    model_args, data_args, distillation_args, training_args = run_glue.parse_args([])
+    # the quickstart shortens the recipe's attention transfer, and keeps it
+    assert 0 < distillation_args.attention_transfer_steps < conversion_recipe("lion_s").attention_transfer_steps
     assert data_args.task_name == "stsb" and model_args.model_name_or_path is None
     assert model_args.attention_type == "lion_s" and data_args.max_seq_length == 128
     assert training_args.output_dir == os.path.join("runs", "stsb-lion-s")
