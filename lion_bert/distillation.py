@@ -23,6 +23,7 @@ Losses are averaged over real tokens only (``attention_mask`` 1); shapes are sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -335,8 +336,10 @@ def train_stage(student: nn.Module, teacher: nn.Module, stage: str, args: Traini
     if eval_dataset is not None:
         metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
     student.requires_grad_(True)
-    if made_folder and os.path.isdir(args.output_dir) and not os.listdir(args.output_dir):
-        os.rmdir(args.output_dir)  # Trainer makes its output folder even when it saves nothing there
+    if made_folder:  # Trainer makes its output folder even when it saves nothing there
+        with contextlib.suppress(FileNotFoundError):  # under torchrun another process may have removed it first
+            if not os.listdir(args.output_dir):
+                os.rmdir(args.output_dir)
     return trainer, metrics
 
 
