@@ -286,8 +286,6 @@ def test_evaluation_only_of_a_lionbert_checkpoint(run_glue, tiny_lion_classifier
 
 
 def test_quickstart_and_json_arguments(run_glue, tmp_path):
-    from lion_bert.conversion import conversion_recipe
-
     model_args, data_args, distillation_args, training_args = run_glue.parse_args([])
     # the quickstart shortens the recipe's attention transfer, and keeps it
     assert 0 < distillation_args.attention_transfer_steps < conversion_recipe("lion_s").attention_transfer_steps
