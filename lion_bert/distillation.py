@@ -274,7 +274,8 @@ class DistillationTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.get("labels")
-        with torch.no_grad():
+        # accelerate's autocast covers the prepared student only; the teacher runs in the same precision
+        with torch.no_grad(), self.accelerator.autocast():
             teacher_outputs = self.teacher(**{k: v for k, v in inputs.items() if k != "labels"},
                                            output_hidden_states=True)
         outputs = model(**inputs, output_hidden_states=True)

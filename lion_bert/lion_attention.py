@@ -76,10 +76,13 @@ def hedgehog(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch
         LION's normalisation cancels only a factor common to both halves, so for queries the ratio of the two
         factors weighs the halves against each other; for keys both factors are part of what the map learns.
     """
-    z = torch.matmul(x, weight) + bias[:, None, :]  # (heads, head_dim, size) broadcasts over the batch
-    # both softmaxes in one call over a (..., 2, size) stack: the same values, one copy of z where negating and
-    # concatenating made three (forward and backward about 12% faster at MiniLM's sizes)
-    return torch.stack([z, -z], dim=-2).softmax(-1).flatten(-2)
+    # one product makes [z, -z]: x with a ones column against [[W, -W], [b, -b]] (heads, head_dim + 1, 2 size), so
+    # neither the bias, the negation nor the concatenation takes a pass of its own over the (..., 2 size) features,
+    # forward or backward (with 256 logits these are 16 times as large as x)
+    weight_and_bias = torch.cat([weight, bias[:, None, :]], dim=-2)
+    signed = torch.cat([weight_and_bias, -weight_and_bias], dim=-1)
+    x_and_one = torch.cat([x, x.new_ones(*x.shape[:-1], 1)], dim=-1)
+    return torch.matmul(x_and_one, signed).unflatten(-1, (2, -1)).softmax(-1).flatten(-2)
 
 
 FeatureMapName = Literal["elu_plus_one", "silu_norm", "identity", "hedgehog"]  # the keys of FEATURE_MAPS

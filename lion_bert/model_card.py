@@ -226,7 +226,8 @@ def source_hub_id(name_or_path: str | os.PathLike | None) -> str | None:
 
 def training_hyperparameters(trainer, **extra: Any) -> dict[str, Any]:
     """The hyperparameters of a 🤗 Trainer run as transformers' own model cards list them
-    (`transformers.modelcard.extract_hyperparameters_from_trainer`), then `extra` (e.g. mlm_probability=0.3).
+    (`transformers.modelcard.extract_hyperparameters_from_trainer`, with bf16 mixed precision named as well as fp16),
+    then `extra` (e.g. mlm_probability=0.3).
 
     The planned length (`num_epochs`, or `training_steps` = max_steps) is left out: the card shows the steps and
     epochs that ran, from trainer_state.json, since max_steps or an interruption may cut the plan short.
@@ -234,6 +235,8 @@ def training_hyperparameters(trainer, **extra: Any) -> dict[str, Any]:
     from transformers.modelcard import extract_hyperparameters_from_trainer
 
     hyperparameters = extract_hyperparameters_from_trainer(trainer)
+    if trainer.args.bf16:  # transformers names fp16's mixed precision only
+        hyperparameters["mixed_precision_training"] = "Native AMP (bf16)"
     for planned in ("num_epochs", "training_steps"):
         hyperparameters.pop(planned, None)
     return {**hyperparameters, **extra}

@@ -51,6 +51,7 @@ from lion_bert.data import embedded_model_path, load_wikipedia_sample, wikipedia
 from lion_bert.distillation import ATTENTION_LOSSES, ConversionStageArguments, layer_errors, train_stage
 from lion_bert.evaluation import sts_embedding_spearman
 from lion_bert.hub import upload_file_names, validate_hub_folder
+from lion_bert.machine import keep_freed_memory
 from lion_bert.model_card import atomic_directory, source_hub_id, write_model_card
 
 
@@ -191,6 +192,7 @@ def main(args=None) -> dict:
         training_args.output_dir = f"runs/{conversion_args.attention_type.replace('_', '-')}-{name}"
     distillation_args.fill_variant_defaults(conversion_args.attention_type)
     check_arguments(conversion_args, distillation_args, training_args)
+    keep_freed_memory()
     set_seed(training_args.seed)
 
     steps = {"attention": distillation_args.attention_transfer_steps, "model": distillation_args.distillation_steps}

@@ -56,6 +56,7 @@ from transformers import (
     set_seed,
 )
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import is_torch_bf16_gpu_available
 
 from lion_bert import (
     ATTENTION_MODES,
@@ -69,7 +70,8 @@ from lion_bert.data import embedded_model_path
 from lion_bert.distillation import ConversionStageArguments, DistillationTrainer, train_stage
 from lion_bert.glue import GLUE_HUB_DATASET, GLUE_TASKS, describe_task, file_format, label_id, load_glue_data
 from lion_bert.hub import hub_is_reachable
-from lion_bert.machine import has_accelerator, run_processes_on_cpu_without_accelerator, setup_run_logging
+from lion_bert.machine import (cpu_computes_bf16, has_accelerator, keep_freed_memory,
+                               run_processes_on_cpu_without_accelerator, setup_run_logging)
 from lion_bert.model_card import training_hyperparameters, write_model_card
 
 logger = logging.getLogger("run_glue")
@@ -79,14 +81,24 @@ GLUE_METRIC_PATH = Path(__file__).resolve().parent / "metrics" / "glue"
 AGREEMENT_ATOL = 1e-3
 STAGING_NAME = ".staging-run_glue"
 
-# The no-argument quickstart: exactly this command line. Its attention transfer is half the recipe's, the stage that
-# took longest; on STS-B that cost LION-S one point (results/quickstart-transfer-steps).
+# The no-argument quickstart: this command line (and bf16, see quickstart_args). Its attention transfer is half the
+# recipe's, the stage that took longest; in float32 on STS-B that cost LION-S one point
+# (results/quickstart-transfer-steps).
 QUICKSTART_ARGS = [
     "--task_name", "stsb", "--attention_type", "lion_s", "--do_train", "--do_eval", "--max_seq_length", "128",
     "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "64", "--learning_rate", "1e-4",
     "--warmup_steps", "0.1", "--max_steps", "400", "--attention_transfer_steps", "300", "--logging_steps", "50",
     "--seed", "42", "--output_dir", "runs/stsb-lion-s",
 ]  # fmt: skip
+
+
+def quickstart_args() -> list[str]:
+    """``QUICKSTART_ARGS``, plus bf16 mixed precision (Trainer's ``--bf16``) where the device computes bf16 itself: a
+    GPU that supports it, or a CPU with AMX or AVX512-BF16 instructions. Elsewhere bf16 is emulated, slower than
+    float32."""
+    if has_accelerator():
+        return QUICKSTART_ARGS + (["--bf16"] if is_torch_bf16_gpu_available() else [])
+    return QUICKSTART_ARGS + (["--bf16", "--use_cpu"] if cpu_computes_bf16() else [])
 
 
 @dataclass
@@ -212,7 +224,7 @@ class DistillationArguments(ConversionStageArguments):
 
 def parse_args(args=None):
     """(ModelArguments, DataTrainingArguments, DistillationArguments, TrainingArguments) from a list of strings, a
-    .json file or sys.argv. No arguments means ``QUICKSTART_ARGS``; the output goes to ``runs/<task>-<attention
+    .json file or sys.argv. No arguments means ``quickstart_args()``; the output goes to ``runs/<task>-<attention
     type>`` by default; ``--save_strategy`` defaults to ``no``; without --do_train/--do_eval/--do_predict both
     training and evaluation run."""
     args = list(sys.argv[1:] if args is None else args)
@@ -220,8 +232,7 @@ def parse_args(args=None):
     parser = HfArgumentParser((ModelArguments, DataTrainingArguments, DistillationArguments, TrainingArguments))
     defaults = {"output_dir": "", "save_strategy": "no", "dataloader_pin_memory": has_accelerator()}
     if not args:
-        logger.info("No arguments: running the quickstart, i.e. run_glue.py %s", " ".join(QUICKSTART_ARGS))
-        args = list(QUICKSTART_ARGS)
+        args = quickstart_args()
     if len(args) == 1 and args[0].endswith(".json"):
         values = json.loads(Path(args[0]).read_text(encoding="utf-8"))
         model_args, data_args, distillation_args, training_args = parser.parse_dict({**defaults, **values})
@@ -534,6 +545,9 @@ def main(args=None) -> dict:
     all_results.json."""
     model_args, data_args, distillation_args, training_args = parse_args(args)
     setup_run_logging(logger, training_args)
+    if not (sys.argv[1:] if args is None else args):
+        logger.info("No arguments: running the quickstart, i.e. run_glue.py %s", " ".join(quickstart_args()))
+    keep_freed_memory()
     set_seed(training_args.seed)
 
     # --- data, and every check that can fail, before any model is loaded
@@ -648,16 +662,6 @@ def main(args=None) -> dict:
             teacher_metrics.update({f"{key}{suffix}": value for key, value in evaluator.evaluate(dataset).items()})
     if eval_metrics:
         trainer.log_metrics("eval", eval_metrics)
-    agreement = None
-    if eval_splits and config.attention_variant.kernel == "lion" and model_args.form_check_samples:
-        first = next(iter(eval_splits.values()))
-        sample = first.select(range(min(model_args.form_check_samples, len(first))))
-        generation = trainer.model.generation_config
-        main_form = eval_form or generation.attention_mode
-        if main_form == "auto":
-            main_form = "parallel" if max_seq_length <= generation.auto_parallel_max_length else "chunk"
-        other = "parallel" if main_form != "parallel" else "recurrent"
-        agreement = form_agreement(trainer, sample, (main_form, other), spec.is_regression)
     predictions = {}
     for name, dataset in predict_splits.items():
         labelled = "labels" in dataset.column_names and all(v == v and v >= 0 for v in dataset["labels"])
@@ -673,6 +677,20 @@ def main(args=None) -> dict:
                                          for i, v in enumerate(preds)]
         predictions[f"predict_results_{spec.task_name or 'custom'}{'' if name == test_names[0] else '_' + name}.txt"] \
             = "\n".join(lines) + "\n"
+
+    agreement = None
+    if eval_splits and config.attention_variant.kernel == "lion" and model_args.form_check_samples:
+        first = next(iter(eval_splits.values()))
+        sample = first.select(range(min(model_args.form_check_samples, len(first))))
+        generation = trainer.model.generation_config
+        main_form = eval_form or generation.attention_mode
+        if main_form == "auto":
+            main_form = "parallel" if max_seq_length <= generation.auto_parallel_max_length else "chunk"
+        other = "parallel" if main_form != "parallel" else "recurrent"
+        # the forms compute one function: compared in float32, without the autocast in which accelerate runs a
+        # mixed-precision model (its bf16 rounding, not the forms, would set the difference), hence last
+        trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        agreement = form_agreement(trainer, sample, (main_form, other), spec.is_regression)
 
     # --- the output folder
     dataset_meta = {"type": "custom", "name": "custom data"} if uses_files else \

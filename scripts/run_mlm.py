@@ -59,7 +59,8 @@ from lion_bert.configuration_lion_bert import GENERATION_ATTENTION_MODES
 from lion_bert.conversion import compress_names, convert
 from lion_bert.data import WIKIPEDIA_SAMPLE_NAME, embedded_model_path, load_wikipedia_sample
 from lion_bert.hub import HUB_FOLDER_NAME, UNREACHABLE, hub_is_reachable, upload_hub_folder, write_hub_folder
-from lion_bert.machine import describe_hardware, run_processes_on_cpu_without_accelerator, setup_run_logging
+from lion_bert.machine import (describe_hardware, keep_freed_memory, run_processes_on_cpu_without_accelerator,
+                               setup_run_logging)
 from lion_bert.model_card import (
     atomic_write_json,
     count_parameters,
@@ -525,6 +526,7 @@ def main(argv=None) -> dict:
         training_args.push_to_hub = False
 
     setup_run_logging(logger, training_args)
+    keep_freed_memory()
 
     output_dir = Path(training_args.output_dir)
     last_checkpoint = None

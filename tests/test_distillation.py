@@ -215,6 +215,29 @@ def test_attention_transfer_model_and_the_trainer_refuse_bad_settings(tmp_path, 
         train_stage(model, model, "both", args, None)
 
 
+@pytest.mark.parametrize("bf16", [True, False], ids=["bf16", "float32"])
+def test_the_teacher_runs_in_the_precision_of_the_student(tmp_path, tiny_config, bf16):
+    torch.manual_seed(0)
+    teacher = LionBertForSequenceClassification(tiny_config(attention_type="softmax", num_labels=1))
+    student = LionBertForSequenceClassification(tiny_config(attention_type="lion_s", feature_map="hedgehog",
+                                                            num_labels=1))
+    dtypes = {}
+
+    def record(name):
+        def hook(module, inputs, output):
+            dtypes.setdefault(name, output.dtype)
+        return hook
+
+    for name, model in (("teacher", teacher), ("student", student)):
+        model.bert.encoder.layer[0].intermediate.dense.register_forward_hook(record(name))
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=4, report_to=[],
+                             save_strategy="no", disable_tqdm=True, use_cpu=True, bf16=bf16)
+    data = Dataset.from_dict({"input_ids": [[2, 5, 7, 3]] * 4, "attention_mask": [[1] * 4] * 4, "labels": [1.0] * 4})
+    DistillationTrainer(model=student, teacher=teacher, args=args, train_dataset=data).train()
+    expected = torch.bfloat16 if bf16 else torch.float32
+    assert dtypes == {"teacher": expected, "student": expected}
+
+
 def test_trainer_refuses_bad_settings(tmp_path, tiny_config):
     model = LionBertForSequenceClassification(tiny_config(num_labels=1))
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)

@@ -1,9 +1,13 @@
 """lion_bert.machine: the CPU's model name (from /proc/cpuinfo, else platform), the machine description written into
-result files (machine_info) and model cards (describe_hardware)."""
+result files (machine_info) and model cards (describe_hardware); keep_freed_memory, the training scripts' allocator
+setting (glibc, as on every machine this project runs on)."""
 
 import json
 import os
 import platform
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -88,6 +92,15 @@ def test_machine_info_follows_torch_threads():
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("flags, computes", [
+    ("fpu avx512f avx512_bf16", True), ("fpu amx_bf16 amx_tile", True), ("fpu avx2 avx512f avx512_vnni", False),
+    (None, False),
+], ids=["avx512-bf16", "amx", "no-bf16", "no-flags"])  # fmt: skip
+def test_cpu_computes_bf16_reads_the_cpu_flags(cpuinfo_at, flags, computes):
+    cpuinfo_at(f"processor\t: 0\nflags\t\t: {flags}\n" if flags else "processor\t: 0\n")
+    assert machine.cpu_computes_bf16() is computes
+
+
 def test_describe_hardware_of_this_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cores = usable_cores()
@@ -112,3 +125,39 @@ def test_describe_hardware_names_the_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "NVIDIA H200")
     assert describe_hardware() == "8 x NVIDIA H200 GPU"
     assert describe_hardware(16) == "8 x NVIDIA H200 GPU, 16 processes (torch.distributed)"
+
+
+# Frees 8 blocks of 8 MiB after filling them, 20 times, and prints the page faults of the last 19 rounds per page
+# filled. glibc (by default) trims the freed top of its heap each round, so every page faults in again.
+PAGE_FAULTS_OF_REALLOCATION = textwrap.dedent(
+    """
+    import resource, sys
+    import torch
+    from lion_bert.machine import keep_freed_memory
+
+    if sys.argv[1] == "keep":
+        assert keep_freed_memory()
+    faults = []
+    for _ in range(20):
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+        blocks = [torch.empty(2 << 20).fill_(1.0) for _ in range(8)]  # 2 Mi float32 values: 8 MiB each
+        del blocks
+    pages = 19 * 8 * (8 << 20) // resource.getpagesize()
+    print((faults[-1] - faults[0]) / pages)
+    """
+)
+
+
+def test_keep_freed_memory_stops_the_page_faults_of_reallocated_tensors():
+    def faults_per_page(setting):
+        result = subprocess.run([sys.executable, "-c", PAGE_FAULTS_OF_REALLOCATION, setting], capture_output=True,
+                                text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return float(result.stdout)
+
+    assert faults_per_page("default") > 0.5  # the cost the setting removes
+    assert faults_per_page("keep") < 0.05
+
+
+def test_keep_freed_memory_is_a_no_op_without_mallopt(monkeypatch):
+    monkeypatch.setattr(machine.ctypes, "CDLL", lambda name: object())  # a C library without mallopt
+    assert machine.keep_freed_memory() is False

@@ -190,6 +190,21 @@ def test_stsb_regression_on_the_embedded_data(run_glue, tiny_bert_dir, tmp_path,
     torch.testing.assert_close(parallel, recurrent, atol=1e-5, rtol=1e-5)
 
 
+def test_bf16_training_checks_the_forms_in_float32(run_glue, tiny_bert_dir, tmp_path):
+    out = tmp_path / "bf16"
+    run_glue.main([
+        "--model_name_or_path", str(tiny_bert_dir), "--attention_type", "lion_s", "--task_name", "stsb",
+        "--do_train", "--do_eval", "--output_dir", str(out), *TINY, "--attention_transfer_steps", "2", "--bf16",
+        "--use_cpu",
+    ])  # fmt: skip
+    # evaluated in bf16 autocast, as Trainer evaluates a mixed-precision model; the forms are compared without it:
+    # bf16-rounded logits of this tiny model come out identical (0.0), float32 ones differ in their last bits
+    check_hf_result_files(out, ["pearson", "spearmanr"], eval_samples=16)
+    check_forms_agree(out)
+    assert json.loads((out / "form_agreement.json").read_text())["max_abs_logit_diff"] > 0
+    assert "| mixed_precision_training | Native AMP (bf16) |" in (out / "README.md").read_text()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json"])
 def test_classification_from_user_files(run_glue, tiny_bert_dir, tmp_path, suffix):
     fields = ["sentence1", "sentence2", "label"]
@@ -283,6 +298,15 @@ def test_evaluation_only_of_a_lionbert_checkpoint(run_glue, tiny_lion_classifier
     assert "train_loss" not in results and 0 <= results["eval_accuracy"] <= 1
     check_forms_agree(out, forms=("chunk", "parallel"), samples=12)  # the generation config's form first
     assert json.loads((out / "config.json").read_text())["attention_type"] == "lion_d"
+
+
+@pytest.mark.parametrize("computes_bf16", [True, False], ids=["bf16-cpu", "other-cpu"])
+def test_quickstart_trains_in_bf16_where_the_cpu_computes_it(run_glue, monkeypatch, computes_bf16):
+    monkeypatch.setattr(run_glue, "has_accelerator", lambda: False)
+    monkeypatch.setattr(run_glue, "cpu_computes_bf16", lambda: computes_bf16)
+    *_, training_args = run_glue.parse_args([])
+    assert training_args.bf16 is computes_bf16 and training_args.use_cpu is computes_bf16
+    assert not training_args.fp16 and not training_args.bf16_full_eval
 
 
 def test_quickstart_and_json_arguments(run_glue, tmp_path):
