@@ -87,11 +87,11 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves a large allocation from fresh pages (mmap) and unmaps them when it is freed, and trims the
     free top of its heap. A training step on CPU frees and re-allocates hundreds of MB of activations whose size
-    changes with each batch's length, so each step faults every page in again, zero-filled by the kernel. Here large
-    blocks up to 32 MiB come from the heap and the heap is never trimmed below 2 GiB of free top: the process keeps its
-    peak memory, and steps stop paying for page faults. Call once at the start of a training script; memory already
-    allocated is unaffected. Returns True when both settings took, False where the C library has no ``mallopt``
-    (not glibc: macOS, Windows, musl), which changes nothing.
+    changes with each batch's length, so each step faults every page in again, zero-filled by the kernel. Here blocks
+    below 32 MiB come from the heap, whose free top is given back only beyond 2 GiB: the process keeps its peak
+    memory, and steps stop paying for page faults. Call once at the start of a training script; memory already
+    allocated is unaffected. Returns True when both settings took, False where the C library has no ``mallopt`` or
+    ignores it (macOS, Windows, musl): nothing changes there.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
