@@ -544,10 +544,12 @@ def results_table(metrics, teacher_metrics, agreement) -> str:
 def main(args=None) -> dict:
     """Run the fine-tuning; `args` as a list of command-line strings (None: sys.argv). Returns every metric, as in
     all_results.json."""
-    model_args, data_args, distillation_args, training_args = parse_args(args)
+    args = list(sys.argv[1:] if args is None else args)
+    quickstart = [] if args else quickstart_args()  # resolved here, so that it is logged once logging is set up
+    model_args, data_args, distillation_args, training_args = parse_args(args or quickstart)
     setup_run_logging(logger, training_args)
-    if not (sys.argv[1:] if args is None else args):
-        logger.info("No arguments: running the quickstart, i.e. run_glue.py %s", " ".join(quickstart_args()))
+    if quickstart:
+        logger.info("No arguments: running the quickstart, i.e. run_glue.py %s", " ".join(quickstart))
     keep_freed_memory()
     set_seed(training_args.seed)
 
